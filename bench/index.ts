@@ -1,0 +1,73 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { BenchServer, medianOf, printTable, type Benchmark, type Measurement } from './support.js';
+import { cleanupTokensBench } from './cleanup-tokens.js';
+import { exportBench } from './export.js';
+import { notificationsBench } from './notifications.js';
+import { overdueBench } from './overdue.js';
+import { pruneBench } from './prune.js';
+import { remindersBench } from './reminders.js';
+import { recurringBench } from './recurring.js';
+import { rolloverBench } from './rollover.js';
+
+/** Every benchmark, by the name `npm run bench -- <name>` takes. */
+const BENCHMARKS: Benchmark[] = [
+  recurringBench,
+  overdueBench,
+  rolloverBench,
+  cleanupTokensBench,
+  remindersBench,
+  notificationsBench,
+  exportBench,
+  pruneBench,
+];
+
+const program = new Command('bench')
+  .argument('<name>', `one of: ${BENCHMARKS.map((b) => b.name).join(', ')}, all`)
+  .option('--rows <n>', 'rows to seed', (value) => {
+    const n = Number(value.replace(/_/g, ''));
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('--rows takes a positive whole number');
+    return n;
+  })
+  .option(
+    '--repeat <n>',
+    'run each benchmark n times and report the median of each variant (a busy machine is noisy)',
+    (value) => {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('--repeat takes a positive whole number');
+      return n;
+    },
+  )
+  .action(async (name: string, options: { rows?: number; repeat?: number }) => {
+    const chosen = name === 'all' ? BENCHMARKS : BENCHMARKS.filter((b) => b.name === name);
+    if (chosen.length === 0) program.error(`unknown benchmark "${name}"`, { exitCode: 64 });
+    const server = await BenchServer.start();
+    // An interrupted benchmark (Ctrl-C, a timeout) must not leave its embedded server running.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        server.stop().finally(() => process.exit(130));
+      });
+    }
+    const report: string[] = [
+      `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+      '',
+    ];
+    process.stdout.write(`${report[0]}\n\n`);
+    try {
+      for (const benchmark of chosen) {
+        const rows = options.rows ?? 100_000;
+        const runs: Measurement[][] = [];
+        for (let i = 0; i < (options.repeat ?? 1); i++) runs.push(await benchmark.run(server, { rows }));
+        const measurements = medianOf(runs);
+        report.push(printTable(benchmark.describe({ rows }), measurements));
+      }
+    } finally {
+      await server.stop();
+    }
+    await fs.mkdir('bench/results', { recursive: true });
+    await fs.writeFile(path.join('bench/results', `${name}.md`), report.join('\n'));
+  });
+
+await program.parseAsync();

@@ -1,0 +1,117 @@
+import https from 'node:https';
+import fs from 'node:fs';
+import webpush from 'web-push';
+import { DEFAULT_NOTIFICATIONS_OPTIONS } from '../src/jobs/notifications/policy.js';
+import { pushPayload } from '../src/jobs/notifications/payload.js';
+import { PushService } from '../test/support/pushService.js';
+import { time, timeCli, type Benchmark } from './support.js';
+
+const NOW = '2025-06-01T12:00:00Z';
+const NAIVE_SAMPLE = 2_000;
+
+/**
+ * `rows` pending notifications to `rows` subscriptions (one per user) on the local HTTPS push
+ * service: the job through the CLI; the naive way (web-push's README: one `sendNotification`
+ * after another, each signing its own JWT); the floor (the encryption alone, no network).
+ * The push service verifies every JWT and decrypts one message in 50 (its CPU is shared).
+ */
+export const notificationsBench: Benchmark = {
+  name: 'notifications',
+  describe: ({ rows }) =>
+    `notifications: ${rows.toLocaleString('en')} pending notifications to as many subscriptions (Web Push, local HTTPS service)`,
+  async run(server, { rows }) {
+    const vapid = { ...webpush.generateVAPIDKeys(), subject: 'mailto:bench@example.test' };
+    const push = await PushService.start(vapid.publicKey);
+    push.decryptEvery = 50;
+    const subscriptions = Array.from({ length: rows }, (_, i) => push.subscribe(`s${i}`));
+    try {
+      const copy = await server.seeded(async (knex) => {
+        await knex.raw(
+          `WITH input AS (SELECT * FROM json_to_recordset(:subs::json) AS s (endpoint text, p256dh text, auth text)),
+                users AS (INSERT INTO users (email) SELECT 'bench-' || endpoint || '@example.test' FROM input RETURNING id, email)
+           INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)
+           SELECT u.id, i.endpoint, i.p256dh, i.auth FROM input i JOIN users u ON u.email = 'bench-' || i.endpoint || '@example.test'`,
+          { subs: JSON.stringify(subscriptions) },
+        );
+        await knex.raw(
+          `INSERT INTO notifications (user_id, title, body, url, source, run_after, created_at)
+           SELECT user_id, 'Reminder: pay rent', 'Due Sun 01 Jun 2025, 14:00 (Europe/Berlin)', '/tasks/' || id, 'reminder', :now, :now
+             FROM push_subscriptions`,
+          { now: NOW },
+        );
+      });
+
+      const job = await copy();
+      await job.knex.destroy();
+      const cli = await timeCli(['notifications', '--now', NOW, '--json'], {
+        DATABASE_URL: job.url,
+        VAPID_PUBLIC_KEY: vapid.publicKey,
+        VAPID_PRIVATE_KEY: vapid.privateKey,
+        VAPID_SUBJECT: vapid.subject,
+        NODE_EXTRA_CA_CERTS: push.caFile,
+      });
+      const summary = JSON.parse(cli.stdout) as { counts: Record<string, number> };
+      const jobConnections = push.maxOpenConnections;
+      const jobTokens = push.tokens.size;
+      if (push.rejected.length > 0) throw new Error(`push service rejected: ${JSON.stringify(push.rejected.slice(0, 3))}`);
+
+      // The floor: what every message must cost at least, encrypting its payload.
+      const sample = {
+        id: '00000000-0000-0000-0000-000000000000',
+        title: 'Reminder: pay rent',
+        body: 'Due Sun 01 Jun 2025, 14:00 (Europe/Berlin)',
+        url: '/tasks/1',
+        source: 'reminder',
+      };
+      const floorRun = await time(async () => {
+        for (const s of subscriptions)
+          webpush.encrypt(s.p256dh, s.auth, pushPayload({ ...sample, id: s.name } as never), 'aes128gcm');
+      });
+
+      // Naive: web-push's README, one message after another. The agent only adds the test CA
+      // (keep-alive like Node's global agent).
+      const naive = await copy();
+      const agent = new https.Agent({ keepAlive: true, ca: fs.readFileSync(push.caFile, 'utf8') });
+      const naiveRows = Math.min(rows, NAIVE_SAMPLE);
+      const naiveRun = await time(async () => {
+        const pending = await naive.knex.raw<{
+          rows: { id: string; title: string; body: string; url: string; endpoint: string; p256dh: string; auth: string }[];
+        }>(
+          `SELECT n.id, n.title, n.body, n.url, s.endpoint, s.p256dh, s.auth
+             FROM notifications n JOIN push_subscriptions s USING (user_id)
+            WHERE n.status = 'pending' LIMIT :limit`,
+          { limit: naiveRows },
+        );
+        for (const n of pending.rows) {
+          await webpush.sendNotification(
+            { endpoint: n.endpoint, keys: { p256dh: n.p256dh, auth: n.auth } },
+            JSON.stringify({ title: n.title, body: n.body, url: n.url }),
+            { vapidDetails: vapid, TTL: 3600, agent },
+          );
+          await naive.knex('notifications').where({ id: n.id }).update({ status: 'sent', sent_at: NOW });
+        }
+      });
+      agent.destroy();
+      await naive.knex.destroy();
+
+      return [
+        {
+          variant: 'planner-jobs notifications (CLI)',
+          items: summary.counts.push_delivered ?? 0,
+          seconds: cli.seconds,
+          peakRssMb: cli.peakRssMb,
+          note: `max ${jobConnections} open connections (limit ${DEFAULT_NOTIFICATIONS_OPTIONS.connectionsPerOrigin}); ${jobTokens} VAPID JWT signed; includes process start, DB claims and records`,
+        },
+        { variant: 'floor: encryption alone, no network', items: rows, seconds: floorRun.seconds },
+        {
+          variant: 'naive: webpush.sendNotification one after another',
+          items: naiveRows,
+          seconds: naiveRun.seconds,
+          note: `first ${naiveRows.toLocaleString('en')} only`,
+        },
+      ];
+    } finally {
+      await push.close();
+    }
+  },
+};

@@ -1,0 +1,130 @@
+import type { Knex } from 'knex';
+import { BenchServer, time, timeCli, type Benchmark } from './support.js';
+
+const NOW = '2025-06-01T12:00:00Z';
+const ZONES = 320;
+const NAIVE_SAMPLE = 2_000;
+
+// Local yesterday of a user, the day every variant closes.
+const YESTERDAY = `((:now::timestamptz AT TIME ZONE u.timezone)::date - 1)`;
+
+/**
+ * `rows` users spread over 320 zones, each due for local yesterday, with a plan of 10 tasks for it
+ * (7 done) and a routine of 5 (3 done): every user changes (score, streak, routine reset).
+ */
+async function seed(knex: Knex, rows: number): Promise<void> {
+  await knex.raw(
+    `WITH zones AS (
+       SELECT array_agg(name ORDER BY name) AS names FROM (
+         SELECT name FROM pg_timezone_names WHERE name ~ '^(Africa|America|Antarctica|Asia|Atlantic|Australia|Europe|Indian|Pacific)/'
+         ORDER BY name LIMIT :zones) z)
+     INSERT INTO users (email, timezone, last_rollover_date)
+     SELECT 'bench-' || i || '@example.test', zones.names[1 + i % :zones], NULL FROM generate_series(1, :rows) i, zones`,
+    { rows, zones: ZONES },
+  );
+  await knex.raw(`UPDATE users u SET last_rollover_date = ${YESTERDAY} - 1`, { now: NOW });
+  await knex.raw(`INSERT INTO daily_plans (user_id, plan_date) SELECT u.id, ${YESTERDAY} FROM users u`, { now: NOW });
+  await knex.raw(
+    `INSERT INTO tasks (user_id, title, completed, completed_at)
+     SELECT u.id, 'Task ' || n, n <= 7, CASE WHEN n <= 7 THEN (${YESTERDAY} + time '12:00') AT TIME ZONE u.timezone END
+       FROM users u, generate_series(1, 10) n`,
+    { now: NOW },
+  );
+  await knex.raw(
+    `INSERT INTO daily_plan_tasks (plan_id, task_id) SELECT p.id, t.id FROM daily_plans p JOIN tasks t ON t.user_id = p.user_id`,
+  );
+  await knex.raw(`INSERT INTO daily_routines (user_id, title) SELECT id, 'Morning' FROM users`);
+  await knex.raw(
+    `INSERT INTO routine_tasks (routine_id, user_id, title, completed, completed_at, position)
+     SELECT r.id, u.id, 'Step ' || n, n <= 3, CASE WHEN n <= 3 THEN (${YESTERDAY} + time '08:00') AT TIME ZONE u.timezone END, n
+       FROM daily_routines r JOIN users u ON u.id = r.user_id, generate_series(1, 5) n`,
+    { now: NOW },
+  );
+}
+
+/** The floor: one statement computing every user's score for local yesterday and inserting it. */
+const FLOOR = `
+  WITH due AS (
+    SELECT u.id AS user_id, u.timezone AS zone, ${YESTERDAY} AS day FROM users u
+  ), plan AS (
+    SELECT due.user_id, count(*) AS total,
+           count(*) FILTER (WHERE t.completed AND (t.completed_at AT TIME ZONE due.zone)::date <= due.day) AS done
+      FROM due JOIN daily_plans p ON p.user_id = due.user_id AND p.plan_date = due.day
+      JOIN daily_plan_tasks pt ON pt.plan_id = p.id JOIN tasks t ON t.id = pt.task_id
+     GROUP BY due.user_id
+  ), routine AS (
+    SELECT due.user_id, count(*) AS total,
+           count(*) FILTER (WHERE rt.completed AND (rt.completed_at AT TIME ZONE due.zone)::date <= due.day) AS done
+      FROM due JOIN daily_routines r ON r.user_id = due.user_id AND r.active JOIN routine_tasks rt ON rt.routine_id = r.id
+     GROUP BY due.user_id
+  )
+  INSERT INTO performance_history (user_id, date, score, completed_count, total_count)
+  SELECT due.user_id, due.day, round((plan.done + routine.done) * 100.0 / (plan.total + routine.total), 2),
+         plan.done + routine.done, plan.total + routine.total
+    FROM due JOIN plan USING (user_id) JOIN routine USING (user_id)
+  ON CONFLICT (user_id, date) DO NOTHING`;
+
+/** The naive way: per user, read the plan and the routine, then one write per table. */
+async function naiveRollover(knex: Knex, limit: number): Promise<void> {
+  const users = await knex.raw(`SELECT u.id, u.timezone, ${YESTERDAY}::text AS day FROM users u LIMIT :limit`, {
+    now: NOW,
+    limit,
+  });
+  for (const user of users.rows as { id: string; timezone: string; day: string }[]) {
+    const tasks = await knex('tasks')
+      .join('daily_plan_tasks', 'daily_plan_tasks.task_id', 'tasks.id')
+      .join('daily_plans', 'daily_plans.id', 'daily_plan_tasks.plan_id')
+      .where({ 'daily_plans.user_id': user.id, 'daily_plans.plan_date': user.day })
+      .select('tasks.completed');
+    const routine = await knex('routine_tasks').where({ user_id: user.id }).select('completed');
+    const all = [...tasks, ...routine];
+    const done = all.filter((row) => row.completed).length;
+    await knex('performance_history').insert({
+      user_id: user.id,
+      date: user.day,
+      score: all.length ? Math.round((done * 10000) / all.length) / 100 : null,
+      completed_count: done,
+      total_count: all.length,
+    });
+    await knex('streaks')
+      .insert({ user_id: user.id, current: 1, longest: 1, last_activity_date: user.day })
+      .onConflict('user_id')
+      .merge();
+    await knex('routine_tasks').where({ user_id: user.id }).update({ completed: false, completed_at: null });
+    await knex('users').where({ id: user.id }).update({ last_rollover_date: user.day });
+  }
+}
+
+export const rolloverBench: Benchmark = {
+  name: 'rollover',
+  describe: ({ rows }) =>
+    `rollover: ${rows.toLocaleString('en')} users over ${ZONES} zones, each closing local yesterday (plan of 10 tasks, routine of 5)`,
+  async run(server: BenchServer, { rows }) {
+    const copy = await server.seeded((knex) => seed(knex, rows));
+
+    const job = await copy();
+    await job.knex.destroy();
+    const cli = await timeCli(['rollover', '--now', NOW, '--json'], { DATABASE_URL: job.url });
+    const processed = JSON.parse(cli.stdout).processed as number;
+
+    const floor = await copy();
+    const floorRun = await time(() => floor.knex.raw(FLOOR, { now: NOW }));
+    await floor.knex.destroy();
+
+    const naive = await copy();
+    const naiveRows = Math.min(rows, NAIVE_SAMPLE);
+    const naiveRun = await time(() => naiveRollover(naive.knex, naiveRows));
+    await naive.knex.destroy();
+
+    return [
+      { variant: 'planner-jobs rollover (CLI)', items: processed, seconds: cli.seconds, peakRssMb: cli.peakRssMb },
+      { variant: 'floor: one INSERT … SELECT of the scores', items: floorRun.value.rowCount ?? rows, seconds: floorRun.seconds },
+      {
+        variant: 'naive: per user, reads then one write per table',
+        items: naiveRows,
+        seconds: naiveRun.seconds,
+        note: `first ${naiveRows.toLocaleString('en')} users only`,
+      },
+    ];
+  },
+};

@@ -1,0 +1,147 @@
+import { stringify } from 'yaml';
+import { JOBS, JOB_NAMES, type JobName } from '../src/core/catalog.js';
+import { ExitCode } from '../src/core/errors.js';
+import { parseCron } from '../src/core/schedule.js';
+
+/**
+ * The Kubernetes objects of the kustomize base, built from the job catalog so that every job
+ * (and every job added to the catalog later) gets its CronJob with the same pod template.
+ * `npm run k8s` writes them to k8s/*.yaml; test/k8s.test.ts fails when the files are stale.
+ */
+
+export const CONTAINER = 'planner-jobs';
+const IMAGE = 'planner-jobs'; // replaced by kustomization.yaml's `images:` (or an overlay's)
+const UID = 1000; // the `node` user of the image (Dockerfile: USER 1000:1000)
+const LABELS = { 'app.kubernetes.io/name': 'planner-jobs' };
+
+/**
+ * Memory per job, from the benchmarks (docs/operations.md, "Resources"): a run's peak RSS is
+ * ~110 MB on overdue with 1,000,000 rows, 121 MB on cleanup-tokens with 100,000 and 126 MB on
+ * prune with 200,000; a run holds one batch at a time, so it does not grow with the table.
+ * Exports hold one user's export in memory and an upload buffer: not measured here, so twice.
+ */
+const MEMORY_LIMIT_MI: Partial<Record<JobName, number>> = { exports: 512 };
+const DEFAULT_MEMORY_LIMIT_MI = 256;
+
+const FAIL_FAST_EXIT_CODES = [ExitCode.usage, ExitCode.config];
+const RETRY_EXIT_CODES = [ExitCode.unavailable];
+
+function resources(job?: JobName) {
+  const limit = (job && MEMORY_LIMIT_MI[job]) ?? DEFAULT_MEMORY_LIMIT_MI;
+  return {
+    // Heap capped below the limit, so V8 collects before the kernel kills.
+    heapMi: Math.floor(limit * 0.75),
+    spec: {
+      requests: { cpu: '100m', memory: `${limit / 2}Mi` },
+      limits: { memory: `${limit}Mi` },
+    },
+  };
+}
+
+/** The pod every run uses: non-root, read-only root filesystem, env from the ConfigMap and the Secret. */
+function podTemplate(component: JobName | 'migrate', args: string[]) {
+  const { heapMi, spec } = resources(component === 'migrate' ? undefined : component);
+  return {
+    metadata: { labels: { ...LABELS, 'app.kubernetes.io/component': component } },
+    spec: {
+      restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: { runAsNonRoot: true, runAsUser: UID, runAsGroup: UID, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: CONTAINER,
+          image: IMAGE,
+          imagePullPolicy: 'IfNotPresent',
+          args,
+          envFrom: [{ configMapRef: { name: 'planner-jobs-config' } }, { secretRef: { name: 'planner-jobs-secrets' } }],
+          env: [
+            { name: 'NODE_OPTIONS', value: `--max-old-space-size=${heapMi}` },
+            { name: 'PLANNER_DATA_DIR', value: '/tmp/planner-jobs' },
+          ],
+          resources: spec,
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+          },
+          volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+        },
+      ],
+      volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }],
+    },
+  };
+}
+
+/** 64 and 78 will fail the same way again: fail the Job at once. 75 is worth a retry. Evictions do not count. */
+const podFailurePolicy = {
+  rules: [
+    { action: 'FailJob', onExitCodes: { containerName: CONTAINER, operator: 'In', values: FAIL_FAST_EXIT_CODES } },
+    { action: 'Count', onExitCodes: { containerName: CONTAINER, operator: 'In', values: RETRY_EXIT_CODES } },
+    { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+  ],
+};
+
+/** Seconds a Job may run: the run's time budget plus a minute to start and finish its batch, always below the period. */
+function activeDeadlineSeconds(job: JobName): number {
+  const period = parseCron(JOBS[job].schedule).periodSeconds;
+  return Math.min(JOBS[job].maxRuntimeSeconds + 60, period - Math.max(5, Math.floor(period / 20)));
+}
+
+function cronJob(job: JobName) {
+  const { schedule, parallelism } = JOBS[job];
+  const period = parseCron(schedule).periodSeconds;
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: { name: `planner-jobs-${job}`, labels: { ...LABELS, 'app.kubernetes.io/component': job } },
+    spec: {
+      schedule,
+      timeZone: 'Etc/UTC',
+      // Queue jobs share rows through SKIP LOCKED, so a late run may overlap the next; the rest run alone.
+      concurrencyPolicy: parallelism > 1 ? 'Allow' : 'Forbid',
+      // A start missed by more than half a period (at most 5 minutes) is left to the next one.
+      startingDeadlineSeconds: Math.min(Math.floor(period / 2), 300),
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 3,
+      jobTemplate: {
+        metadata: { labels: { ...LABELS, 'app.kubernetes.io/component': job } },
+        spec: {
+          parallelism,
+          backoffLimit: 2,
+          activeDeadlineSeconds: activeDeadlineSeconds(job),
+          ttlSecondsAfterFinished: 86_400,
+          podFailurePolicy,
+          template: podTemplate(job, [job]),
+        },
+      },
+    },
+  };
+}
+
+/** Runs `planner-jobs migrate` once per apply; it removes itself after 10 minutes, so the next apply runs it again. */
+function migrateJob() {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: 'planner-jobs-migrate', labels: { ...LABELS, 'app.kubernetes.io/component': 'migrate' } },
+    spec: {
+      backoffLimit: 3,
+      activeDeadlineSeconds: 600,
+      ttlSecondsAfterFinished: 600,
+      podFailurePolicy,
+      template: podTemplate('migrate', ['migrate']),
+    },
+  };
+}
+
+const HEADER = '# Generated by `npm run k8s` from src/core/catalog.ts (k8s/manifests.ts); do not edit by hand.\n';
+const yaml = (objects: object[]) => HEADER + objects.map((object) => `---\n${stringify(object, { lineWidth: 0 })}`).join('');
+
+/** File name → content, as committed under k8s/. */
+export function renderManifests(): Record<string, string> {
+  return {
+    'cronjobs.yaml': yaml(JOB_NAMES.map(cronJob)),
+    'migrate-job.yaml': yaml([migrateJob()]),
+  };
+}

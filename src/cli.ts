@@ -1,0 +1,82 @@
+import { Command, CommanderError } from 'commander';
+import { registerCleanupTokens } from './commands/cleanup-tokens.js';
+import { registerCrontab } from './commands/crontab.js';
+import { registerDemo } from './commands/demo.js';
+import { registerExport } from './commands/export.js';
+import { registerExports } from './commands/exports.js';
+import { registerMigrate } from './commands/migrate.js';
+import { registerNotifications } from './commands/notifications.js';
+import { registerOverdue } from './commands/overdue.js';
+import { registerRecurring } from './commands/recurring.js';
+import { registerPrune } from './commands/prune.js';
+import { registerRollover } from './commands/rollover.js';
+import { registerReminders } from './commands/reminders.js';
+import { registerRetry } from './commands/retry.js';
+import { registerStatus } from './commands/status.js';
+import { registerVapidKeys } from './commands/vapid-keys.js';
+import { bindInvocation } from './core/commandKit.js';
+import { ExitCode, classify } from './core/errors.js';
+import type { Io } from './core/io.js';
+import { globalOptions } from './core/options.js';
+import { redactSecrets } from './core/redact.js';
+
+const COMMANDS = [registerMigrate, registerRecurring, registerOverdue, registerRollover, registerCleanupTokens, registerReminders, registerNotifications, registerVapidKeys, registerPrune, registerRetry, registerCrontab, registerStatus, registerDemo, registerExports, registerExport];
+
+function buildProgram(io: Io): Command {
+  const program = new Command('planner-jobs')
+    .description('Background jobs of the planner: run one per invocation, from cron, Kubernetes or by hand.')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .showHelpAfterError('(run `planner-jobs --help` for usage)')
+    .allowExcessArguments(false);
+  for (const option of globalOptions()) program.addOption(option);
+  for (const register of COMMANDS) register(program);
+  return program;
+}
+
+/** Runs one invocation and returns its exit code; never calls process.exit, so tests can call it. */
+export async function main(argv: string[], io: Io): Promise<number> {
+  const program = buildProgram(io);
+  const invocation = bindInvocation(program, io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return invocation.exitCode ?? ExitCode.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return ['commander.helpDisplayed', 'commander.version'].includes(err.code) ? ExitCode.ok : ExitCode.usage;
+    }
+    const failure = classify(err);
+    const message = redactSecrets(failure.message);
+    if (invocation.session) invocation.session.log.error({ err: failure.cause ?? failure }, message);
+    io.stderr.write(`planner-jobs: ${message}\n`);
+    if (argv.includes('--json'))
+      io.stdout.write(`${JSON.stringify({ status: 'failed', error: message, exit_code: failure.exitCode })}\n`);
+    return failure.exitCode;
+  }
+}
+
+/** The `planner-jobs` binary: real process, real signals. */
+export async function runCli(): Promise<void> {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      process.stderr.write(`planner-jobs: ${signal} again; exiting now\n`);
+      process.exit(ExitCode.failed);
+    }
+    process.stderr.write(
+      `planner-jobs: ${signal} received; finishing the current batch, then stopping (send again to exit at once)\n`,
+    );
+    controller.abort(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const code = await main(process.argv.slice(2), {
+    env: process.env,
+    cwd: process.cwd(),
+    stdout: process.stdout,
+    stderr: process.stderr,
+    interactive: process.stderr.isTTY === true,
+    signal: controller.signal,
+  });
+  process.exit(code);
+}

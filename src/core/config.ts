@@ -1,0 +1,144 @@
+import path from 'node:path';
+import { Duration } from 'luxon';
+import { JOBS, JOB_NAMES, jobEnvName, type JobName } from './catalog.js';
+import { configError } from './errors.js';
+
+export interface JobSettings {
+  enabled: boolean;
+  schedule: string;
+}
+
+export interface Config {
+  /** Unset: the embedded PostgreSQL under `dataDir`. */
+  databaseUrl?: string;
+  dataDir: string;
+  jobs: Record<JobName, JobSettings>;
+  vapid?: { publicKey: string; privateKey: string; subject: string };
+  chatWebhookUrl?: string;
+  /** NODE_EXTRA_CA_CERTS of this invocation's environment: extra CAs the push sender trusts (e.g. a private push service). */
+  extraCaCertsFile?: string;
+  exportStorage: 's3' | 'file';
+  s3: { bucket?: string; region?: string; endpoint?: string; forcePathStyle: boolean; prefix: string };
+  exportDir: string;
+  exportUrlTtlSeconds: number;
+  streakThreshold: number;
+  reminderMaxLatenessMs: number;
+  overdueNotify: boolean;
+  rolloverMaxCatchupDays: number;
+  rolloverCarryOver: boolean;
+  heartbeatUrl?: string;
+  metricsFile?: string;
+  /** Where runs also push their metrics (a Prometheus Pushgateway); unset: no push. */
+  pushgatewayUrl?: string;
+  /** `prune` deletes finished job_runs and sent notifications older than this many days. */
+  retentionDays: number;
+  logLevel: string;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+
+/**
+ * Reads and validates the whole environment once, before any work starts.
+ * Every problem is reported together, each naming its variable, as one exit-78 error.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
+  const problems: string[] = [];
+  const read = (name: string) => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const bool = (name: string, fallback: boolean) => {
+    const value = read(name)?.toLowerCase();
+    if (value === undefined) return fallback;
+    if (['true', '1', 'yes', 'on'].includes(value)) return true;
+    if (['false', '0', 'no', 'off'].includes(value)) return false;
+    problems.push(`${name} must be true or false (got "${env[name]}")`);
+    return fallback;
+  };
+  const int = (name: string, fallback: number, min: number, max: number) => {
+    const value = read(name);
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${value}")`);
+      return fallback;
+    }
+    return n;
+  };
+  const url = (name: string, protocols: string[]) => {
+    const value = read(name);
+    if (value === undefined) return undefined;
+    try {
+      const parsed = new URL(value);
+      if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
+      return value;
+    } catch {
+      problems.push(`${name} must be a ${protocols.join(' or ')} URL`);
+      return undefined;
+    }
+  };
+
+  const dataDir = path.resolve(cwd, read('PLANNER_DATA_DIR') ?? '.planner-jobs');
+  const jobs = Object.fromEntries(
+    JOB_NAMES.map((job) => {
+      const prefix = `JOB_${jobEnvName(job)}`;
+      return [job, { enabled: bool(`${prefix}_ENABLED`, true), schedule: read(`${prefix}_SCHEDULE`) ?? JOBS[job].schedule }];
+    }),
+  ) as Record<JobName, JobSettings>;
+
+  const vapidParts = [read('VAPID_PUBLIC_KEY'), read('VAPID_PRIVATE_KEY'), read('VAPID_SUBJECT')];
+  let vapid: Config['vapid'];
+  if (vapidParts.every(Boolean)) {
+    const [publicKey, privateKey, subject] = vapidParts as string[];
+    if (!/^(mailto:|https:)/.test(subject)) problems.push('VAPID_SUBJECT must be a mailto: or https: URL');
+    vapid = { publicKey, privateKey, subject };
+  } else if (vapidParts.some(Boolean)) {
+    problems.push('VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT must be set together (or none, to turn push off)');
+  }
+
+  const bucket = read('S3_BUCKET');
+  const storage = read('EXPORT_STORAGE') ?? (bucket ? 's3' : 'file');
+  if (storage !== 's3' && storage !== 'file') problems.push(`EXPORT_STORAGE must be s3 or file (got "${storage}")`);
+  if (storage === 's3' && !bucket) problems.push('EXPORT_STORAGE=s3 needs S3_BUCKET');
+
+  const lateness = read('REMINDER_MAX_LATENESS') ?? 'PT24H';
+  const latenessMs = Duration.fromISO(lateness).toMillis();
+  if (!Number.isFinite(latenessMs) || latenessMs <= 0) {
+    problems.push(`REMINDER_MAX_LATENESS must be a positive ISO 8601 duration like PT24H (got "${lateness}")`);
+  }
+
+  const logLevel = read('LOG_LEVEL')?.toLowerCase() ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const config: Config = {
+    databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir,
+    jobs,
+    vapid,
+    chatWebhookUrl: url('CHAT_WEBHOOK_URL', ['http:', 'https:']),
+    extraCaCertsFile: read('NODE_EXTRA_CA_CERTS') && path.resolve(cwd, read('NODE_EXTRA_CA_CERTS')!),
+    exportStorage: storage === 's3' ? 's3' : 'file',
+    s3: {
+      bucket,
+      region: read('S3_REGION'),
+      endpoint: url('S3_ENDPOINT', ['http:', 'https:']),
+      forcePathStyle: bool('S3_FORCE_PATH_STYLE', false),
+      prefix: (read('S3_PREFIX') ?? 'exports').replace(/^\/+|\/+$/g, ''),
+    },
+    exportDir: path.resolve(cwd, read('EXPORT_DIR') ?? path.join(dataDir, 'exports')),
+    exportUrlTtlSeconds: int('EXPORT_URL_TTL_SECONDS', 900, 1, MAX_PRESIGN_SECONDS),
+    streakThreshold: int('STREAK_THRESHOLD', 75, 0, 100),
+    reminderMaxLatenessMs: latenessMs,
+    overdueNotify: bool('OVERDUE_NOTIFY', false),
+    rolloverMaxCatchupDays: int('ROLLOVER_MAX_CATCHUP_DAYS', 31, 1, 3660),
+    rolloverCarryOver: bool('ROLLOVER_CARRY_OVER', false),
+    heartbeatUrl: url('HEARTBEAT_URL', ['http:', 'https:']),
+    metricsFile: read('METRICS_FILE') && path.resolve(cwd, read('METRICS_FILE')!),
+    pushgatewayUrl: url('PUSHGATEWAY_URL', ['http:', 'https:']),
+    retentionDays: int('RETENTION_DAYS', 90, 1, 36_500),
+    logLevel,
+  };
+  if (problems.length > 0) throw configError(`bad configuration: ${problems.join('; ')}`);
+  return config;
+}

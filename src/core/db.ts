@@ -1,0 +1,76 @@
+import knexFactory, { type Knex } from 'knex';
+import { migrationSource } from '../../migrations/index.js';
+import type { Config } from './config.js';
+import { startEmbedded } from './embedded.js';
+import { classify, configError, isUnavailable, unavailableError } from './errors.js';
+import type { Logger } from './logger.js';
+import { redactSecrets } from './redact.js';
+
+export interface Database {
+  knex: Knex;
+  /** Whether this is the embedded default (migrated automatically). */
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * Two connections at most: one for the batch transaction, one for bookkeeping (job_runs).
+ * Nothing here keeps session state (no session advisory locks, no LISTEN, no SET), so the
+ * pool is safe behind PgBouncer in transaction mode.
+ */
+export function createKnex(url: string, applicationName: string, log?: Logger): Knex {
+  // knex prints its own warnings with console.log; they belong in the log (stderr), never on stdout.
+  const forward = (level: 'warn' | 'error' | 'debug') => (message: unknown) => log?.[level]({ knex: String(message) }, 'knex');
+  return knexFactory({
+    log: { warn: forward('warn'), error: forward('error'), deprecate: forward('warn'), debug: forward('debug') },
+    client: 'pg',
+    connection: { connectionString: url, application_name: applicationName, connectionTimeoutMillis: 10_000 },
+    pool: { min: 0, max: 2 },
+    acquireConnectionTimeout: 15_000,
+    migrations: { migrationSource, tableName: 'knex_migrations' },
+  });
+}
+
+export async function openDatabase(config: Config, log: Logger, applicationName: string): Promise<Database> {
+  const embedded = config.databaseUrl === undefined;
+  const server = embedded ? await startEmbedded(config.dataDir, log) : undefined;
+  const knex = createKnex(server?.url ?? config.databaseUrl!, applicationName, log);
+  const close = async () => {
+    await knex.destroy();
+    await server?.release();
+  };
+  try {
+    await knex.raw('select 1');
+    if (embedded) await migrateLatest(knex, log);
+  } catch (err) {
+    await close().catch(() => undefined);
+    if (isUnavailable(err)) throw unavailableError(`cannot reach the database: ${redactSecrets(classify(err).message)}`, err);
+    throw err;
+  }
+  return { knex, embedded, close };
+}
+
+export async function migrateLatest(knex: Knex, log: Logger): Promise<string[]> {
+  const [, applied] = (await knex.migrate.latest()) as [number, string[]];
+  if (applied.length > 0) log.info({ migrations: applied }, `applied ${applied.length} migration(s)`);
+  return applied;
+}
+
+/** Names of the migrations this build knows and the database has not applied yet. */
+export async function pendingMigrations(knex: Knex): Promise<string[]> {
+  const known = await migrationSource.getMigrations([]);
+  const { rows } = await knex.raw<{ rows: { table: string | null }[] }>("select to_regclass('knex_migrations')::text as table");
+  if (!rows[0].table) return known;
+  const applied = new Set(await knex('knex_migrations').pluck('name'));
+  return known.filter((name) => !applied.has(name));
+}
+
+/** A job never runs against a schema older than its code: exit 78 and say what to do. */
+export async function assertSchemaCurrent(knex: Knex): Promise<void> {
+  const pending = await pendingMigrations(knex);
+  if (pending.length > 0) {
+    throw configError(
+      `the database schema is behind (${pending.length} pending: ${pending.join(', ')}); run \`planner-jobs migrate\` first`,
+    );
+  }
+}

@@ -1,0 +1,205 @@
+import os from 'node:os';
+import type { Knex } from 'knex';
+import type { JobName } from './catalog.js';
+import type { Config } from './config.js';
+import { ExitCode, classify, type ExitError } from './errors.js';
+import type { Logger } from './logger.js';
+import { redactSecrets } from './redact.js';
+import { Tally } from './tally.js';
+
+export interface RunOptions {
+  now: Date;
+  /** True when the operator gave `--now` (it is then kept in job_runs.details). */
+  nowFixed: boolean;
+  dryRun: boolean;
+  batchSize: number;
+  maxRuntimeSeconds: number;
+  /** Aborted by SIGTERM / SIGINT: the run stops claiming, ends its batch and records `interrupted`. */
+  signal?: AbortSignal;
+}
+
+/** What a job sees while it runs. */
+export interface RunContext {
+  readonly job: JobName;
+  readonly runId: string;
+  readonly now: Date;
+  readonly dryRun: boolean;
+  readonly batchSize: number;
+  readonly config: Config;
+  readonly log: Logger;
+  /**
+   * Where batches open their transactions (`ctx.db.transaction(...)`): the pool, or in a dry run
+   * one transaction rolled back at the end, so each batch becomes a savepoint of it.
+   */
+  readonly db: Knex | Knex.Transaction;
+  readonly tally: Tally;
+  /** Aborted by SIGTERM / SIGINT: for work that must stop mid-item (a long export) rather than at a batch's end. */
+  readonly signal?: AbortSignal;
+  /** True once the time budget is spent or a signal asked the run to stop: claim nothing more. */
+  shouldStop(): boolean;
+  /** Ends the run as `skipped` (another run holds the job's lock). */
+  skip(reason: string): void;
+  /** One line for the spinner. */
+  progress(text: string): void;
+}
+
+export interface Job {
+  name: JobName;
+  run(ctx: RunContext): Promise<void>;
+}
+
+export type RunStatus = 'succeeded' | 'failed' | 'skipped';
+
+export interface RunSummary {
+  job: JobName;
+  status: RunStatus;
+  processed: number;
+  failed: number;
+  skipped: number;
+  dry_run: boolean;
+  duration_ms: number;
+  run_id: string;
+  now: string;
+  counts: Record<string, number>;
+  /** Affected ids per counter (all of them, or the first ones when there are many). */
+  ids: Record<string, string[]>;
+  reason?: string;
+  error?: string;
+}
+
+export interface RunDeps {
+  knex: Knex;
+  config: Config;
+  log: Logger;
+  progress?: (text: string) => void;
+}
+
+/** Thrown inside the dry run's outer transaction so that it rolls back. */
+class DryRunRollback extends Error {}
+
+/**
+ * The life of one run, the same for every job: a `job_runs` row (running → succeeded / failed /
+ * skipped), start and end log lines, the dry-run transaction, the time budget, the stop signal,
+ * and the exit code.
+ */
+export async function executeRun(
+  job: Job,
+  deps: RunDeps,
+  options: RunOptions,
+): Promise<{ summary: RunSummary; exitCode: ExitCode }> {
+  const { knex, config } = deps;
+  const started = Date.now();
+  const deadline = started + options.maxRuntimeSeconds * 1000;
+  const [{ id: runId }] = await knex('job_runs')
+    .insert({ job: job.name, status: 'running', dry_run: options.dryRun, host: os.hostname() })
+    .returning<{ id: string }[]>('id');
+  const log = deps.log.child({ job: job.name, runId });
+  log.info({ dryRun: options.dryRun, now: options.now.toISOString(), batchSize: options.batchSize }, `${job.name} started`);
+
+  const tally = new Tally();
+  let skipReason: string | undefined;
+  let budgetSpent = false;
+  const interrupted = () => options.signal?.aborted === true;
+  const context = (db: Knex | Knex.Transaction): RunContext => ({
+    job: job.name,
+    runId,
+    now: options.now,
+    dryRun: options.dryRun,
+    batchSize: options.batchSize,
+    config,
+    log,
+    db,
+    tally,
+    signal: options.signal,
+    shouldStop: () => {
+      if (Date.now() >= deadline) budgetSpent = true;
+      return budgetSpent || interrupted();
+    },
+    skip: (reason) => {
+      skipReason = reason;
+    },
+    progress: (text) => deps.progress?.(`${job.name}: ${text}`),
+  });
+
+  let failure: ExitError | undefined;
+  try {
+    if (options.dryRun) {
+      await knex
+        .transaction(async (trx) => {
+          await job.run(context(trx));
+          throw new DryRunRollback();
+        })
+        .catch((err) => {
+          if (!(err instanceof DryRunRollback)) throw err;
+        });
+    } else {
+      await job.run(context(knex));
+    }
+  } catch (err) {
+    failure = classify(err);
+  }
+
+  const status: RunStatus = failure || interrupted() || tally.failedCount > 0 ? 'failed' : skipReason ? 'skipped' : 'succeeded';
+  const reason = failure
+    ? undefined
+    : interrupted()
+      ? 'interrupted'
+      : (skipReason ?? (budgetSpent ? 'time budget spent' : undefined));
+  const error = failure && redactSecrets(failure.message);
+  const summary: RunSummary = {
+    job: job.name,
+    status,
+    processed: tally.processed,
+    failed: tally.failedCount,
+    skipped: tally.skipped,
+    dry_run: options.dryRun,
+    duration_ms: Date.now() - started,
+    run_id: runId,
+    now: options.now.toISOString(),
+    counts: tally.counts,
+    ids: tally.ids,
+    ...(reason && { reason }),
+    ...(error && { error }),
+  };
+  const details = {
+    ...tally.details(),
+    duration_ms: summary.duration_ms,
+    ...(options.nowFixed && { now: summary.now }),
+    ...(reason && { reason }),
+    ...(failure && { error: errorDetails(failure) }),
+  };
+  await knex('job_runs')
+    .where({ id: runId })
+    .update({ status, finished_at: knex.fn.now(), processed: summary.processed, failed: summary.failed, details })
+    .catch((err) => log.error({ err }, 'could not record the end of the run in job_runs'));
+
+  for (const item of tally.failures) log.warn({ id: item.id, reason: item.reason }, `${job.name}: item ${item.id} failed`);
+  const endLine = {
+    status,
+    processed: summary.processed,
+    failed: summary.failed,
+    skipped: summary.skipped,
+    durationMs: summary.duration_ms,
+    counts: tally.counts,
+    ids: tally.ids,
+    reason,
+  };
+  if (failure) log.error({ ...endLine, err: failure.cause ?? failure }, `${job.name} failed: ${error}`);
+  else if (status === 'failed')
+    log.warn(endLine, `${job.name} finished with ${summary.failed} failed item(s)${reason ? ` (${reason})` : ''}`);
+  else log.info(endLine, `${job.name} ${status}${reason ? ` (${reason})` : ''}`);
+
+  const exitCode = failure ? failure.exitCode : status === 'failed' ? ExitCode.failed : ExitCode.ok;
+  return { summary, exitCode };
+}
+
+function errorDetails(error: ExitError) {
+  const cause = error.cause as { code?: unknown; detail?: unknown; where?: unknown; context?: unknown } | undefined;
+  return {
+    message: redactSecrets(error.message),
+    exit_code: error.exitCode,
+    ...(typeof cause?.code === 'string' && { code: cause.code }),
+    ...(typeof cause?.detail === 'string' && { detail: redactSecrets(cause.detail) }),
+    ...(cause?.context !== undefined && { context: cause.context }),
+  };
+}

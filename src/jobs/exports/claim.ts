@@ -1,0 +1,83 @@
+import type { Knex } from 'knex';
+import { query } from '../../core/sql.js';
+import type { FormatName } from './formats/index.js';
+
+/** An export this run holds: `attempt` is its fencing token (see finish.ts). */
+export interface ClaimedExport {
+  id: string;
+  user_id: string;
+  format: FormatName;
+  attempt: number;
+}
+
+/** How long a claim holds before another run may take the job over; renewed while the export streams. */
+export const LEASE_SECONDS = 120;
+/** Attempts before a job is `failed` for good. */
+export const MAX_ATTEMPTS = 5;
+
+export const leaseUntil = (now: Date) => new Date(now.getTime() + LEASE_SECONDS * 1000);
+
+/**
+ * Takes the oldest job that is due: `pending` past its backoff, or `processing` whose lease
+ * has expired (its run died or stalled). A live lease is never taken; rows another run is
+ * claiming are skipped, not waited on. The claim bumps `attempts`, which fences the old holder.
+ */
+export async function claimNext(
+  db: Knex | Knex.Transaction,
+  now: Date,
+  exclude: readonly string[],
+): Promise<ClaimedExport | undefined> {
+  const [claimed] = await query<ClaimedExport>(
+    db,
+    `UPDATE export_jobs e
+        SET status = 'processing', attempts = e.attempts + 1, started_at = :now, locked_until = :until
+       FROM (SELECT id FROM export_jobs
+              WHERE ((status = 'pending' AND (run_after IS NULL OR run_after <= :now))
+                  OR (status = 'processing' AND (locked_until IS NULL OR locked_until <= :now) AND attempts < :max))
+                AND id <> ALL (:exclude::uuid[])
+              ORDER BY created_at, id
+              LIMIT 1
+              FOR UPDATE SKIP LOCKED) due
+      WHERE e.id = due.id
+      RETURNING e.id, e.user_id, e.format, e.attempts AS attempt`,
+    { now, until: leaseUntil(now), exclude, max: MAX_ATTEMPTS },
+  );
+  return claimed;
+}
+
+/**
+ * A job whose lease expired on its last allowed attempt (the process died each time, e.g.
+ * killed for memory) is `failed` rather than left in `processing` forever.
+ */
+export async function failAbandoned(db: Knex | Knex.Transaction, now: Date): Promise<string[]> {
+  const rows = await query<{ id: string }>(
+    db,
+    `UPDATE export_jobs
+        SET status = 'failed', locked_until = NULL,
+            error = coalesce(error, 'the export stopped ' || attempts || ' times without finishing (its lease expired)')
+      WHERE status = 'processing' AND (locked_until IS NULL OR locked_until <= :now) AND attempts >= :max
+      RETURNING id`,
+    { now, max: MAX_ATTEMPTS },
+  );
+  return rows.map((row) => row.id);
+}
+
+/**
+ * `export --user`: a new job, already claimed by this run (so a concurrent `exports` run cannot
+ * take it), for a user that must exist.
+ */
+export async function createClaimed(
+  db: Knex | Knex.Transaction,
+  now: Date,
+  userId: string,
+  format: FormatName,
+): Promise<ClaimedExport | undefined> {
+  const [claimed] = await query<ClaimedExport>(
+    db,
+    `INSERT INTO export_jobs (user_id, format, status, attempts, started_at, locked_until)
+     SELECT id, :format, 'processing', 1, :now, :until FROM users WHERE id = :userId
+     RETURNING id, user_id, format, attempts AS attempt`,
+    { now, until: leaseUntil(now), userId, format },
+  );
+  return claimed;
+}

@@ -1,0 +1,99 @@
+import type { Knex } from 'knex';
+import { query } from '../../core/sql.js';
+import { MAX_ATTEMPTS, leaseUntil, type ClaimedExport } from './claim.js';
+import type { DownloadLink } from './storage/index.js';
+
+/**
+ * Every statement after the claim is fenced: it changes the row only while it is still
+ * `processing` under this run's attempt. A run whose lease expired and was taken over finds
+ * zero rows and stops, so it can never overwrite the newer attempt.
+ */
+const FENCE = `id = :id AND status = 'processing' AND attempts = :attempt`;
+
+type Db = Knex | Knex.Transaction;
+const fence = (job: ClaimedExport) => ({ id: job.id, attempt: job.attempt });
+
+/** Extends the lease; false when this run no longer holds the job. */
+export async function renewLease(db: Db, job: ClaimedExport, now: Date): Promise<boolean> {
+  const rows = await query(db, `UPDATE export_jobs SET locked_until = :until WHERE ${FENCE} RETURNING id`, {
+    ...fence(job),
+    until: leaseUntil(now),
+  });
+  return rows.length === 1;
+}
+
+/**
+ * `complete`, with the link, its expiry and the size, and in the same statement one
+ * notification to the user (its dedupe key makes a second one impossible), due from
+ * `notifyAfter` (the run's now, so a `notifications` run at the same `--now` sends it).
+ */
+export async function markComplete(
+  db: Db,
+  job: ClaimedExport,
+  done: { key: string; link: DownloadLink; bytes: number; at: Date; notifyAfter: Date },
+): Promise<boolean> {
+  const [row] = await query<{ completed: boolean }>(
+    db,
+    `WITH completed AS (
+       UPDATE export_jobs
+          SET status = 'complete', object_key = :key, download_url = :url, url_expires_at = :expiresAt,
+              bytes = :bytes, completed_at = :at, locked_until = NULL, run_after = NULL, error = NULL
+        WHERE ${FENCE}
+       RETURNING id, user_id, format
+     ), notified AS (
+       INSERT INTO notifications (user_id, title, body, url, data, channels, source, dedupe_key, run_after)
+       SELECT user_id, 'Your data export is ready',
+              'Your ' || upper(format) || ' export is ready to download'
+                || CASE WHEN :expiresAt::timestamptz IS NULL THEN '.' ELSE ' until ' || to_char(:expiresAt::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"') || '.' END,
+              :url, jsonb_build_object('export_id', id, 'format', format, 'url_expires_at', :expiresAt::timestamptz),
+              '{web}', 'export', 'export:' || id, :notifyAfter
+         FROM completed
+       ON CONFLICT (dedupe_key) DO NOTHING
+     )
+     SELECT EXISTS (SELECT 1 FROM completed) AS completed`,
+    {
+      ...fence(job),
+      key: done.key,
+      url: done.link.url,
+      expiresAt: done.link.expiresAt,
+      bytes: done.bytes,
+      at: done.at,
+      notifyAfter: done.notifyAfter,
+    },
+  );
+  return row.completed;
+}
+
+/**
+ * The attempt failed: back to `pending` after a backoff (1, 2, 4, 8 minutes...), or `failed`
+ * after the last attempt. `error` keeps the failure's own message.
+ */
+export async function markFailedAttempt(
+  db: Db,
+  job: ClaimedExport,
+  error: string,
+  now: Date,
+): Promise<'retry' | 'failed' | 'lost'> {
+  const [row] = await query<{ status: 'pending' | 'failed' }>(
+    db,
+    `UPDATE export_jobs
+        SET status = CASE WHEN attempts >= :max THEN 'failed' ELSE 'pending' END,
+            run_after = CASE WHEN attempts >= :max THEN NULL
+                             ELSE :now::timestamptz + least(interval '1 minute' * power(2, attempts - 1), interval '1 hour') END,
+            error = :error, locked_until = NULL
+      WHERE ${FENCE}
+      RETURNING status`,
+    { ...fence(job), error, now, max: MAX_ATTEMPTS },
+  );
+  return row ? (row.status === 'failed' ? 'failed' : 'retry') : 'lost';
+}
+
+/** Interrupted (SIGTERM): back to `pending` at once, for the next run; the attempt still counts. */
+export async function release(db: Db, job: ClaimedExport): Promise<boolean> {
+  const rows = await query(
+    db,
+    `UPDATE export_jobs SET status = 'pending', locked_until = NULL, run_after = NULL WHERE ${FENCE} RETURNING id`,
+    fence(job),
+  );
+  return rows.length === 1;
+}

@@ -1,0 +1,35 @@
+import type { Readable } from 'node:stream';
+
+/** Streams the single text column of a SELECT over one user's rows (`:userId`), in order. */
+export type RowSource = (select: string) => AsyncIterable<string>;
+
+/** What every document says about itself. */
+export interface ExportHeader {
+  format_version: number;
+  exported_at: string;
+  user_id: string;
+}
+
+export interface Format {
+  extension: string;
+  contentType: string;
+  /** The whole document as a byte stream, pulled (and so read from PostgreSQL) as fast as storage takes it. */
+  render(rows: RowSource, header: ExportHeader): Promise<Readable>;
+}
+
+export const FORMAT_VERSION = 1;
+
+const CHUNK_CHARS = 64 * 1024;
+
+/** Joins many small strings into ~64 KB chunks: one stream write per chunk, not per row. */
+export async function* chunked(parts: AsyncIterable<string>): AsyncIterable<string> {
+  let buffer = '';
+  for await (const part of parts) {
+    buffer += part;
+    if (buffer.length >= CHUNK_CHARS) {
+      yield buffer;
+      buffer = '';
+    }
+  }
+  if (buffer) yield buffer;
+}

@@ -1,0 +1,64 @@
+import { usageError } from '../../core/errors.js';
+import type { Job, RunContext } from '../../core/runner.js';
+import { claimNext, createClaimed, failAbandoned, type ClaimedExport } from './claim.js';
+import type { FormatName } from './formats/index.js';
+import { elapsedClock } from '../../core/clock.js';
+import { runExport, type Clock } from './runExport.js';
+import { openStorage, type DownloadLink } from './storage/index.js';
+
+/**
+ * Data Export Generator (every minute; any number of runs share the queue):
+ * 1. fail the jobs whose lease expired on their last attempt;
+ * 2. claim the oldest due job (pending past its backoff, or processing with an expired lease);
+ * 3. stream that user's data from PostgreSQL through the format into storage;
+ * 4. mark it complete with a download link and notify the user (or schedule a retry);
+ * 5. again, until the queue is empty or the time budget is spent.
+ */
+export const exportsJob: Job = {
+  name: 'exports',
+  async run(ctx) {
+    const clock = elapsedClock(ctx.now);
+    const abandoned = await failAbandoned(ctx.db, clock());
+    if (abandoned.length > 0) {
+      ctx.log.warn({ ids: abandoned }, `${abandoned.length} export(s) failed for good: their lease expired on the last attempt`);
+      ctx.tally.fail(abandoned.map((id) => ({ id, reason: 'lease expired on the last attempt' })));
+    }
+    const tried: string[] = [];
+    await withStorage(ctx, clock, async (exportOne) => {
+      while (!ctx.shouldStop()) {
+        const job = await claimNext(ctx.db, clock(), tried);
+        if (!job) return;
+        tried.push(job.id);
+        await exportOne(job);
+        ctx.progress(`${tried.length} export(s) · ${ctx.tally.counts.exported ?? 0} complete`);
+      }
+    });
+  },
+};
+
+/** `export --user ID --format F`: one export, now; `onLink` receives its link when it completes. */
+export const exportNowJob = (userId: string, format: FormatName, onLink: (link: DownloadLink) => void): Job => ({
+  name: 'exports',
+  async run(ctx) {
+    const clock = elapsedClock(ctx.now);
+    const job = await createClaimed(ctx.db, clock(), userId, format);
+    if (!job) throw usageError(`no user with id ${userId}`);
+    await withStorage(ctx, clock, async (exportOne) => {
+      const link = await exportOne(job);
+      if (link) onLink(link);
+    });
+  },
+});
+
+async function withStorage(
+  ctx: RunContext,
+  clock: Clock,
+  work: (exportOne: (job: ClaimedExport) => Promise<DownloadLink | undefined>) => Promise<void>,
+): Promise<void> {
+  const storage = await openStorage(ctx.config);
+  try {
+    await work((job) => runExport(ctx, job, storage, clock));
+  } finally {
+    storage.close();
+  }
+}

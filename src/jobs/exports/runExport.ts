@@ -1,0 +1,145 @@
+import { Transform, Writable, pipeline } from 'node:stream';
+import * as streams from 'node:stream/promises';
+import { describeError, isUnavailable, unavailableError } from '../../core/errors.js';
+import { redactSecrets } from '../../core/redact.js';
+
+/** The run's clock: `--now` (or the start) plus the time the run has taken, for leases and stamps. */
+export type Clock = () => Date;
+import type { RunContext } from '../../core/runner.js';
+import { LEASE_SECONDS, type ClaimedExport } from './claim.js';
+import { markComplete, markFailedAttempt, release, renewLease } from './finish.js';
+import { FORMAT_VERSION } from './formats/format.js';
+import { FORMATS } from './formats/index.js';
+import { inSnapshot, userRows } from './rows.js';
+import type { DownloadLink, ExportStorage } from './storage/index.js';
+
+/** Why an export stopped before its end; the attempt is then released, not failed. */
+class Stopped extends Error {}
+
+/**
+ * One claimed export: stream the user's data from PostgreSQL through the format's serializer
+ * into storage, then record the link (fenced) and notify the user. The lease is renewed while
+ * it streams; a SIGTERM or a lost lease stops the stream. In a dry run the bytes are counted
+ * and dropped: nothing is uploaded, nothing written.
+ */
+export async function runExport(
+  ctx: RunContext,
+  job: ClaimedExport,
+  storage: ExportStorage,
+  clock: Clock,
+): Promise<DownloadLink | undefined> {
+  const format = FORMATS[job.format];
+  const key = storage.key(job.user_id, job.id, format.extension);
+  const log = ctx.log.child({ exportId: job.id, userId: job.user_id, format: job.format, attempt: job.attempt });
+  const stop = new AbortController();
+  const onSignal = () => stop.abort(new Stopped('interrupted by a signal'));
+  ctx.signal?.addEventListener('abort', onSignal, { once: true });
+  if (ctx.signal?.aborted) onSignal();
+  const heartbeat = ctx.dryRun
+    ? undefined
+    : setInterval(
+        () => {
+          renewLease(ctx.db, job, clock())
+            .then((held) => held || stop.abort(new Stopped('its lease expired and another run took the job over')))
+            .catch((err) => log.warn({ err }, 'could not renew the export lease'));
+        },
+        (LEASE_SECONDS * 1000) / 4,
+      );
+
+  log.info({ key: `${storage.where}/${key}` }, `export ${job.id} started (user ${job.user_id}, ${job.format})`);
+  let bytes = 0;
+  try {
+    const exportedAt = clock();
+    await inSnapshot(ctx, async (trx) => {
+      const source = userRows(trx, job.user_id);
+      const body = await format.render(source.rows, {
+        format_version: FORMAT_VERSION,
+        exported_at: exportedAt.toISOString(),
+        user_id: job.user_id,
+      });
+      // One chain: when storage gives up on the stream (or the stream fails), every part is destroyed.
+      const counted = pipeline(
+        body,
+        byteCounter((n) => (bytes += n)),
+        () => undefined,
+      );
+      try {
+        if (ctx.dryRun) await discard(counted, stop.signal);
+        else
+          await storage.put(
+            key,
+            counted,
+            { contentType: format.contentType, filename: `planner-export-${job.id}.${format.extension}` },
+            stop.signal,
+          );
+      } finally {
+        source.close();
+      }
+    });
+    if (ctx.dryRun) {
+      log.info({ bytes }, `export ${job.id}: would store ${bytes} bytes (dry run: nothing uploaded)`);
+      ctx.tally.done('exported', [job.id]);
+      return undefined;
+    }
+    const at = clock();
+    const link = await storage.link(key, at);
+    if (!(await markComplete(ctx.db, job, { key, link, bytes, at, notifyAfter: ctx.now }))) {
+      log.warn(`export ${job.id}: another run took the job over; its result stands`);
+      ctx.tally.skip('lease_lost', [job.id]);
+      return undefined;
+    }
+    // A presigned URL is a bearer credential and stays out of logs; a file path is not.
+    const where = link.expiresAt ? `link valid until ${link.expiresAt.toISOString()}` : link.url;
+    log.info(
+      { bytes, urlExpiresAt: link.expiresAt },
+      `export ${job.id} complete: ${bytes} bytes, ${where}; user ${job.user_id} notified`,
+    );
+    ctx.tally.done('exported', [job.id]);
+    ctx.tally.count('bytes', bytes);
+    return link;
+  } catch (err) {
+    await settleFailure(ctx, job, err, stop.signal, clock(), log);
+    return undefined;
+  } finally {
+    clearInterval(heartbeat);
+    ctx.signal?.removeEventListener('abort', onSignal);
+  }
+}
+
+async function settleFailure(
+  ctx: RunContext,
+  job: ClaimedExport,
+  err: unknown,
+  stop: AbortSignal,
+  now: Date,
+  log: RunContext['log'],
+) {
+  if (stop.aborted && stop.reason instanceof Stopped) {
+    const released = await release(ctx.db, job);
+    log.warn(`export ${job.id} stopped: ${stop.reason.message}${released ? '; released for the next run' : ''}`);
+    ctx.tally.skip(released ? 'released' : 'lease_lost', [job.id]);
+    return;
+  }
+  const reason = redactSecrets(describeError(err));
+  const outcome = await markFailedAttempt(ctx.db, job, reason, now);
+  log.error(
+    { err, outcome },
+    `export ${job.id} failed (attempt ${job.attempt}, ${outcome === 'retry' ? 'will retry' : outcome}): ${reason}`,
+  );
+  ctx.tally.fail([{ id: job.id, reason }]);
+  ctx.tally.count(outcome === 'retry' ? 'retry_scheduled' : outcome === 'failed' ? 'failed_for_good' : 'lease_lost', 1);
+  // Storage is down: the next job would fail alike. Stop the run with "try again later" (75).
+  if (isUnavailable(err)) throw unavailableError(`cannot reach export storage: ${reason}; try again later`, err);
+}
+
+const byteCounter = (add: (n: number) => void) =>
+  new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      add(chunk.length);
+      done(null, chunk);
+    },
+  });
+
+/** The dry run's storage: read everything, keep nothing. */
+const discard = (body: NodeJS.ReadableStream, signal: AbortSignal) =>
+  streams.pipeline(body, new Writable({ write: (_chunk, _encoding, done) => done() }), { signal });

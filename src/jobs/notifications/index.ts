@@ -1,0 +1,122 @@
+import pLimit from 'p-limit';
+import type { Job, RunContext } from '../../core/runner.js';
+import { ChatSender } from './chat.js';
+import { claimNotifications } from './claim.js';
+import { DEFAULT_NOTIFICATIONS_OPTIONS, LEASE_MS, type NotificationsOptions } from './policy.js';
+import { recordAttempts, type Attempt } from './record.js';
+import { settle } from './settle.js';
+import type { ClaimedNotification, Delivery } from './types.js';
+import { VapidSigner } from './vapid.js';
+import { PushSender } from './webPush.js';
+
+/**
+ * Notification Sender (every minute; overlapping runs share the queue through leases):
+ * 1. claim a batch of due notifications with a lease, in a short transaction;
+ * 2. outside any transaction, deliver what each still owes: Web Push to every active
+ *    subscription of its user (`web`; the row itself is the in-app notification) and a chat
+ *    post (`chat`), with bounded concurrency overall and per push-service origin;
+ * 3. record the deliveries and each notification's new state (sent / retry later / failed) in a
+ *    short transaction, fenced by the lease token so a run that lost its lease writes nothing;
+ * until the queue is empty or the time budget is spent. A dry run claims and reports, sends nothing.
+ */
+export const notificationsJob = (options: NotificationsOptions = DEFAULT_NOTIFICATIONS_OPTIONS): Job => ({
+  name: 'notifications',
+  async run(ctx) {
+    const { push, chat } = openChannels(ctx, options);
+    const limit = pLimit(options.concurrency);
+    const started = Date.now();
+    const deliver = async (batch: ClaimedNotification[]) => {
+      await push?.prepare(batch);
+      const attempts = await Promise.all(
+        batch.map(async (notification): Promise<Attempt> => {
+          const sends: Promise<Delivery>[] = [];
+          if (push)
+            for (const subscription of notification.subscriptions) sends.push(limit(() => push.send(subscription, notification)));
+          if (chat && notification.chat_owed) sends.push(limit(() => chat.send(notification)));
+          const deliveries = await Promise.all(sends);
+          return { deliveries, settlement: settle(notification, deliveries, ctx.now) };
+        }),
+      );
+      const fencedOut = await recordAttempts(ctx, attempts);
+      tallyBatch(ctx, batch, attempts, new Set(fencedOut));
+      ctx.progress(`${ctx.tally.processed.toLocaleString('en')} notifications handled`);
+    };
+    // Two batches at a time: the next one is claimed while the last one's slowest requests
+    // finish, so the connections never sit idle between batches.
+    let previous: Promise<void> = Promise.resolve();
+    try {
+      while (!ctx.shouldStop()) {
+        // The lease runs from the run's now plus the time this run has been going.
+        const leaseUntil = new Date(ctx.now.getTime() + (Date.now() - started) + LEASE_MS);
+        const batch = await claimNotifications(ctx, ctx.batchSize, leaseUntil, push !== undefined);
+        if (batch.length === 0) break;
+        if (ctx.dryRun) {
+          ctx.tally.done(
+            'would_deliver',
+            batch.map((n) => n.id),
+          );
+          continue;
+        }
+        const current = deliver(batch);
+        current.catch(() => undefined); // awaited below; this only keeps it from counting as unhandled meanwhile
+        await previous;
+        previous = current;
+      }
+      await previous;
+      if (chat?.dead) ctx.tally.fail([{ id: 'CHAT_WEBHOOK_URL', reason: chat.dead }]);
+    } finally {
+      await previous.catch(() => undefined);
+      await push?.close();
+    }
+  },
+});
+
+/** The senders this run has; a channel that is not configured says so once and is left out. */
+function openChannels(ctx: RunContext, options: NotificationsOptions) {
+  const { vapid, chatWebhookUrl, extraCaCertsFile } = ctx.config;
+  if (!vapid) ctx.log.info('Web Push is off (VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY, VAPID_SUBJECT unset): in-app only');
+  if (!chatWebhookUrl) ctx.log.info('chat is off (CHAT_WEBHOOK_URL unset)');
+  const push = vapid && new PushSender(new VapidSigner(vapid), { ...options, extraCaCertsFile }, ctx.now);
+  const chat = chatWebhookUrl ? new ChatSender(chatWebhookUrl, options.requestTimeoutMs, ctx.log) : undefined;
+  return { push, chat };
+}
+
+/** Counts and log lines: per notification state, per delivery outcome and channel. */
+function tallyBatch(ctx: RunContext, batch: ClaimedNotification[], attempts: Attempt[], fencedOut: Set<string>): void {
+  if (fencedOut.size > 0) {
+    ctx.log.warn(
+      { ids: [...fencedOut] },
+      `lease lost on ${fencedOut.size} notification(s): a newer attempt owns them; nothing written`,
+    );
+    ctx.tally.skip('lease_lost', [...fencedOut]);
+  }
+  const owned = attempts.filter((a) => !fencedOut.has(a.settlement.id));
+  const ids = (status: string) => owned.filter((a) => a.settlement.status === status).map((a) => a.settlement.id);
+  ctx.tally.done('sent', ids('sent'));
+  ctx.tally.done('retry_scheduled', ids('pending'));
+  const failed = owned.filter((a) => a.settlement.status === 'failed');
+  ctx.tally.fail(failed.map((a) => ({ id: a.settlement.id, reason: a.settlement.last_error ?? 'failed' })));
+  for (const a of owned) {
+    for (const d of a.deliveries) {
+      ctx.tally.count(`${d.channel === 'web' ? 'push' : 'chat'}_${d.quarantine ? 'quarantined' : d.outcome}`, 1);
+      if (d.loud)
+        ctx.log.error(
+          { id: a.settlement.id, subscriptionId: d.subscription_id, status: d.status_code },
+          `${d.channel}: ${d.error} (check VAPID_* / the webhook configuration)`,
+        );
+    }
+  }
+  const retried = owned.filter((a) => a.settlement.status === 'pending');
+  if (retried.length > 0)
+    ctx.log.info({ ids: retried.map((a) => a.settlement.id) }, `${retried.length} notification(s) will be retried`);
+  const quarantined = owned.flatMap((a) =>
+    a.deliveries.filter((d) => d.quarantine).map((d) => ({ id: d.subscription_id, reason: d.error })),
+  );
+  if (quarantined.length > 0)
+    ctx.log.warn({ subscriptions: quarantined }, `quarantined ${quarantined.length} push subscription(s) with unusable keys`);
+  const gone = owned.flatMap((a) =>
+    a.deliveries.filter((d) => d.outcome === 'gone' && d.subscription_id).map((d) => d.subscription_id),
+  );
+  if (gone.length > 0) ctx.log.info({ subscriptionIds: gone }, `deleted ${gone.length} expired push subscription(s)`);
+  ctx.log.debug({ claimed: batch.length }, 'batch recorded');
+}

@@ -1,0 +1,35 @@
+import { MAX_ATTEMPTS, retryDelayMs } from './policy.js';
+import type { ClaimedNotification, Delivery } from './types.js';
+
+export interface Settlement {
+  id: string;
+  /** The fencing token: written only if the row still carries it. */
+  lease_token: string;
+  status: 'sent' | 'pending' | 'failed';
+  run_after: Date | null;
+  last_error: string | null;
+}
+
+/**
+ * A notification's state after this attempt. Deliveries still owed (`retry`) come back after a
+ * delay while attempts remain, else the notification is `failed` with the error kept. A
+ * configuration problem (400/401/403) fails it at once. Otherwise every channel has a final
+ * outcome, and it is `sent` (`gone` subscriptions and quarantined keys are final too).
+ */
+export function settle(notification: ClaimedNotification, deliveries: readonly Delivery[], now: Date): Settlement {
+  const retries = deliveries.filter((d) => d.outcome === 'retry');
+  const loud = deliveries.filter((d) => d.loud);
+  const base = { id: notification.id, lease_token: notification.lease_token, run_after: null };
+  if (loud.length > 0) return { ...base, status: 'failed', last_error: errors(loud) };
+  if (retries.length === 0)
+    return { ...base, status: 'sent', last_error: errors(deliveries.filter((d) => d.outcome === 'failed')) };
+  if (notification.attempts >= MAX_ATTEMPTS) {
+    return { ...base, status: 'failed', last_error: `gave up after ${notification.attempts} attempts: ${errors(retries)}` };
+  }
+  const retryAfters = retries.map((d) => d.retryAfterMs).filter((ms): ms is number => ms !== undefined);
+  const delay = retryDelayMs(notification.attempts, retryAfters.length > 0 ? Math.max(...retryAfters) : undefined);
+  return { ...base, status: 'pending', run_after: new Date(now.getTime() + delay), last_error: errors(retries) };
+}
+
+const errors = (deliveries: readonly Delivery[]) =>
+  deliveries.length === 0 ? null : [...new Set(deliveries.map((d) => `${d.channel}: ${d.error}`))].join('; ').slice(0, 2000);

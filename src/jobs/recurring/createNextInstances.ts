@@ -1,0 +1,110 @@
+import type { Step } from '../../core/batches.js';
+import { query, queryIds } from '../../core/sql.js';
+import type { ItemFailure } from '../../core/tally.js';
+
+interface BatchResult {
+  /** Sources whose next instance this batch created, and each one's due date. */
+  created: { source: string; due: string }[];
+  /** Sources that already had a child (made elsewhere): stamped as processed, nothing created. */
+  had_child: string[];
+  failures: ItemFailure[];
+  reminders: number;
+}
+
+const ELIGIBLE = `is_recurring AND completed AND due_date IS NOT NULL AND last_processed_at IS NULL`;
+
+/**
+ * For each claimed task, one statement: the next due date from the series' anchor
+ * (`recurrence_next_due`, the one definition of the calendar, in the migration), the new
+ * instance (`ON CONFLICT (recurrence_parent_id) DO NOTHING`: the database refuses a second
+ * child), its reminders at the same offset from the due date (`ON CONFLICT (carried_from)`),
+ * and `last_processed_at` on the source. Rows it cannot date come back as failures.
+ */
+export const createNextInstances = (zones: readonly string[]): Step => ({
+  name: 'instances_created',
+
+  async claim(trx, _ctx, limit, exclude) {
+    return queryIds(
+      trx,
+      `SELECT id FROM tasks
+        WHERE ${ELIGIBLE}
+          AND id <> ALL (:exclude::uuid[])
+        ORDER BY completed_at
+        LIMIT :limit
+        FOR NO KEY UPDATE SKIP LOCKED`,
+      { exclude, limit },
+    );
+  },
+
+  async apply(trx, ctx, ids) {
+    const [result] = await query<BatchResult>(
+      trx,
+      `WITH source AS (
+         -- The claimed rows are locked: their ctid stays valid for the update below.
+         SELECT tasks.*, tasks.ctid AS row, u.timezone, u.timezone IN (SELECT unnest(:zones::text[])) AS zone_known,
+                -- Completed late: the next instance comes after the completion; early: after the due date.
+                greatest(tasks.due_date, coalesce(tasks.completed_at, :now)) AS after
+           FROM unnest(:ids::uuid[]) AS claimed (id)
+           JOIN tasks ON tasks.id = claimed.id
+           JOIN users u ON u.id = tasks.user_id
+          WHERE ${ELIGIBLE}
+       ), anchored AS (
+         -- A task the API wrote has no anchor: its own due date, on the owner's wall clock, is one.
+         SELECT source.*, CASE WHEN zone_known THEN coalesce(recurrence_anchor, due_date AT TIME ZONE timezone) END AS anchor
+           FROM source
+       ), dated AS MATERIALIZED (
+         SELECT anchored.*, recurrence_next_due(anchor, timezone, recurrence_type, recurrence_interval, after) AS next_due
+           FROM anchored
+       ), created AS (
+         INSERT INTO tasks (user_id, title, description, priority, tags, due_date, completed, status, is_recurring,
+                            recurrence_type, recurrence_interval, recurrence_anchor, recurrence_parent_id, created_at, updated_at)
+         SELECT user_id, title, description, priority, tags, next_due, false, 'open', true,
+                recurrence_type, recurrence_interval, anchor, id, :now, :now
+           FROM dated
+          WHERE next_due IS NOT NULL
+         ON CONFLICT (recurrence_parent_id) DO NOTHING
+         RETURNING id, recurrence_parent_id, due_date
+       ), processed AS (
+         UPDATE tasks SET last_processed_at = :now
+           FROM dated
+          WHERE tasks.ctid = dated.row AND dated.next_due IS NOT NULL
+         RETURNING tasks.id
+       ), carried AS (
+         -- The exact duration before (or after) the due date, whatever the session's zone.
+         INSERT INTO reminders (user_id, task_id, remind_at, channels, message, carried_from, created_at)
+         SELECT r.user_id, created.id,
+                created.due_date + (extract(epoch FROM r.remind_at) - extract(epoch FROM dated.due_date)) * interval '1 second',
+                r.channels, r.message, r.id, :now
+           FROM created
+           JOIN dated ON dated.id = created.recurrence_parent_id
+           JOIN reminders r ON r.task_id = dated.id
+         ON CONFLICT (carried_from) DO NOTHING
+         RETURNING 1
+       )
+       SELECT
+         (SELECT coalesce(json_agg(json_build_object('source', recurrence_parent_id, 'due', due_date)), '[]') FROM created) AS created,
+         (SELECT coalesce(array_agg(id::text), '{}') FROM processed
+           WHERE id NOT IN (SELECT recurrence_parent_id FROM created)) AS had_child,
+         (SELECT coalesce(json_agg(json_build_object('id', id, 'reason',
+                   CASE WHEN NOT zone_known THEN format('the owner''s time zone %s is unknown', to_json(timezone))
+                        ELSE 'the next due date overflows the calendar (after 9999-12-31)' END)), '[]')
+            FROM dated WHERE next_due IS NULL) AS failures,
+         (SELECT count(*)::int FROM carried) AS reminders`,
+      { ids, zones, now: ctx.now },
+    );
+    const created = result.created.map(({ source, due }) => ({ source, due: new Date(due).toISOString() }));
+    const logAt = ctx.dryRun ? 'info' : 'debug';
+    for (const { source, due } of created) {
+      ctx.log[logAt](
+        { taskId: source, nextDue: due },
+        `${ctx.dryRun ? 'would create' : 'created'} the next instance of task ${source}, due ${due}`,
+      );
+    }
+    return {
+      done: created.map((row) => row.source),
+      skipped: { counter: 'already_had_next_instance', ids: result.had_child },
+      failures: result.failures,
+      counts: { reminders_carried: result.reminders },
+    };
+  },
+});

@@ -1,0 +1,78 @@
+import type { Knex } from 'knex';
+import { query } from '../../core/sql.js';
+
+/** The queues an operator can redrive, and what "back to pending" means for each. */
+const QUEUES = {
+  // Fresh attempts (the delivery policy counts them), due at once, no lease.
+  notifications: {
+    table: 'notifications',
+    error: 'last_error',
+    reset: `status = 'pending', attempts = 0, run_after = :now, locked_until = NULL`,
+  },
+  // Fresh attempts, no backoff, no lease, no leftovers of the failed attempt's timing.
+  exports: {
+    table: 'export_jobs',
+    error: 'error',
+    reset: `status = 'pending', attempts = 0, run_after = NULL, locked_until = NULL, started_at = NULL, completed_at = NULL`,
+  },
+} as const;
+
+export type RetryQueue = keyof typeof QUEUES;
+export const RETRY_QUEUES = Object.keys(QUEUES) as RetryQueue[];
+
+export interface Redriven {
+  id: string;
+  /** The error the row failed with; kept on the row until the next attempt overwrites it. */
+  error: string | null;
+}
+
+/** Thrown inside the dry run's transaction so that it rolls back. */
+class DryRunRollback extends Error {}
+
+/**
+ * Moves failed rows of a queue (all of them, or only `ids`) back to `pending`, one UPDATE per
+ * batch (each its own transaction); rows in any other status are never touched. A dry run makes
+ * the same changes inside one transaction it rolls back, so it lists exactly the rows a real
+ * run would move.
+ */
+export async function redriveFailed(
+  knex: Knex,
+  queue: RetryQueue,
+  options: { now: Date; ids?: readonly string[]; batchSize: number; dryRun: boolean },
+): Promise<Redriven[]> {
+  const { table, error, reset } = QUEUES[queue];
+  const moved: Redriven[] = [];
+  const redriveAll = async (db: Knex | Knex.Transaction) => {
+    for (;;) {
+      const batch = await query<Redriven>(
+        db,
+        `WITH picked AS (
+           SELECT id FROM ${table}
+            WHERE status = 'failed' AND (:all OR id = ANY (:ids::uuid[]))
+            ORDER BY id
+            LIMIT :limit
+            FOR UPDATE SKIP LOCKED
+         )
+         UPDATE ${table} AS t SET ${reset}
+           FROM picked WHERE t.id = picked.id
+         RETURNING t.id, t.${error} AS error`,
+        { all: options.ids === undefined, ids: options.ids ?? [], limit: options.batchSize, now: options.now },
+      );
+      moved.push(...batch);
+      if (batch.length < options.batchSize) return;
+    }
+  };
+  if (!options.dryRun) {
+    await redriveAll(knex);
+    return moved;
+  }
+  await knex
+    .transaction(async (trx) => {
+      await redriveAll(trx);
+      throw new DryRunRollback();
+    })
+    .catch((err) => {
+      if (!(err instanceof DryRunRollback)) throw err;
+    });
+  return moved;
+}

@@ -1,0 +1,58 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnCli } from './support/cli.js';
+
+/** The real binary with no DATABASE_URL: the embedded PostgreSQL under PLANNER_DATA_DIR. */
+describe('the embedded default (no DATABASE_URL)', () => {
+  let dataDir: string;
+  const run = (...args: string[]) => spawnCli(args, { PLANNER_DATA_DIR: dataDir }).done;
+
+  beforeAll(async () => {
+    dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'planner-jobs-embedded-'));
+    await fs.chmod(dataDir, 0o755);
+  });
+  afterAll(async () => {
+    await fs.rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('creates and migrates the database on first use, and stops the server after the run', async () => {
+    const first = await run('overdue', '--json');
+
+    expect(first.code).toBe(0);
+    expect(first.json()).toMatchObject({ job: 'overdue', status: 'succeeded' });
+    expect(first.stderr).toMatch(/applied \d+ migration/);
+    await expect(fs.access(path.join(dataDir, 'postgres', 'postmaster.pid'))).rejects.toThrow();
+  });
+
+  it('keeps its data across runs', async () => {
+    await run('cleanup-tokens');
+    const status = await run('status', '--json');
+    expect(status.json<{ job: string }[]>().map((r) => r.job)).toEqual(['overdue', 'cleanup-tokens']);
+  });
+
+  it('lets two overlapping runs both succeed (the second waits for the first)', async () => {
+    const [a, b] = await Promise.all([run('overdue', '--json'), run('overdue', '--json')]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    const status = await run('status', '--json');
+    expect(status.json<{ job: string; status: string }[]>().filter((r) => r.job === 'overdue').map((r) => r.status)).toEqual([
+      'succeeded',
+      'succeeded',
+      'succeeded',
+    ]);
+  });
+
+  it('runs the demo: sample data in several zones, every job, what each did', async () => {
+    const demo = await run('demo');
+    expect(demo.code).toBe(0);
+    expect(demo.stdout).toMatch(/overdue: succeeded .*processed [1-9]/);
+    expect(demo.stdout).toMatch(/cleanup-tokens: succeeded .*processed [1-9]/);
+    // What each did, read back from the data: instances in local time, overdue tasks, days closed, files.
+    expect(demo.stdout).toMatch(/"Pay the credit card" \(monthly\) \d{4}-\d{2}-31 18:00 → \d{4}-\d{2}-(28|29|30) 18:00 America\/New_York/);
+    expect(demo.stdout).toMatch(/Overdue tasks:\n {2}Ana: "/);
+    expect(demo.stdout).toMatch(/Days closed by rollover:\n {2}\w+ \(/);
+    expect(demo.stdout).toMatch(/ana@demo\.planner-jobs\.test: expired, cleared/);
+    expect(demo.stdout).toMatch(/json: complete file:\/\/\//);
+  });
+});
