@@ -20,7 +20,23 @@ import type { Io } from './core/io.js';
 import { globalOptions } from './core/options.js';
 import { redactSecrets } from './core/redact.js';
 
-const COMMANDS = [registerMigrate, registerRecurring, registerOverdue, registerRollover, registerCleanupTokens, registerReminders, registerNotifications, registerVapidKeys, registerPrune, registerRetry, registerCrontab, registerStatus, registerDemo, registerExports, registerExport];
+const COMMANDS = [
+  registerMigrate,
+  registerRecurring,
+  registerOverdue,
+  registerRollover,
+  registerCleanupTokens,
+  registerReminders,
+  registerNotifications,
+  registerVapidKeys,
+  registerPrune,
+  registerRetry,
+  registerCrontab,
+  registerStatus,
+  registerDemo,
+  registerExports,
+  registerExport,
+];
 
 function buildProgram(io: Io): Command {
   const program = new Command('planner-jobs')
@@ -68,8 +84,15 @@ export async function runCli(): Promise<void> {
     );
     controller.abort(signal);
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  // SIGHUP: the operator's terminal closed under a hand-started run; stop as cleanly as on SIGTERM.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, onSignal);
+  // A reader that went away (`planner-jobs status | head`) is no reason to crash the run: the
+  // run's record in job_runs and its exit code still tell what happened.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   const code = await main(process.argv.slice(2), {
     env: process.env,
     cwd: process.cwd(),

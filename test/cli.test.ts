@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cli } from './support/cli.js';
+import { cli, spawnCli } from './support/cli.js';
 import { createTestDatabase, test } from './support/db.js';
 import { createTask } from './support/factories.js';
 
@@ -9,7 +9,18 @@ describe('exit 0: the run finished, or there was nothing to do', () => {
   it('--help lists every command and the global options', async () => {
     const run = await cli(['--help'], {});
     expect(run.code).toBe(0);
-    for (const word of ['migrate', 'overdue', 'cleanup-tokens', 'status', 'demo', '--dry-run', '--now', '--batch-size', '--max-runtime', '--json']) {
+    for (const word of [
+      'migrate',
+      'overdue',
+      'cleanup-tokens',
+      'status',
+      'demo',
+      '--dry-run',
+      '--now',
+      '--batch-size',
+      '--max-runtime',
+      '--json',
+    ]) {
       expect(run.stdout).toContain(word);
     }
   });
@@ -29,6 +40,20 @@ describe('exit 0: the run finished, or there was nothing to do', () => {
   });
 });
 
+describe('a reader that goes away does not fail the run', () => {
+  test('stdout closed before the summary is written (`| head`): the run still finishes, is recorded, and exits 0', async ({
+    db,
+  }) => {
+    await createTask(db.knex, { due_date: new Date('2025-05-01T00:00:00Z') });
+    const run = spawnCli(['overdue', '--now', NOW, '--json'], { DATABASE_URL: db.url });
+    run.child.stdout.destroy();
+    const result = await run.done;
+    expect(result.stderr).not.toContain('EPIPE');
+    expect(result.code).toBe(0);
+    expect(await db.knex('job_runs').select('status')).toEqual([{ status: 'succeeded' }]);
+  });
+});
+
 describe('on a terminal, logs are readable lines rather than JSON', () => {
   test('pretty start and end lines on stderr', async ({ db }) => {
     const run = await cli(['overdue'], { DATABASE_URL: db.url }, { interactive: true });
@@ -43,7 +68,8 @@ describe('global options are the same before and after the command name', () => 
     await createTask(db.knex, { due_date: new Date('2025-01-01T00:00:00Z') });
     const before = await cli(['--dry-run', '--now', NOW, '--json', 'overdue'], { DATABASE_URL: db.url });
     const after = await cli(['overdue', '--dry-run', '--now', NOW, '--json'], { DATABASE_URL: db.url });
-    for (const run of [before, after]) expect(run.json()).toMatchObject({ dry_run: true, processed: 1, now: '2025-06-01T12:00:00.000Z' });
+    for (const run of [before, after])
+      expect(run.json()).toMatchObject({ dry_run: true, processed: 1, now: '2025-06-01T12:00:00.000Z' });
   });
 });
 
