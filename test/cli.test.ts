@@ -82,6 +82,7 @@ describe('exit 64: bad usage, with a message that names what was wrong', () => {
     [['overdue', '--batch-size', '0'], '--batch-size takes a whole number'],
     [['overdue', '--max-runtime', 'soon'], '--max-runtime takes a whole number'],
     [['overdue', 'extra'], 'too many arguments'],
+    [['status', '--runs', 'abc'], '--runs takes a whole number'],
     [[], 'Usage: planner-jobs'],
   ])('%j', async (args, message) => {
     const run = await cli(args, {});

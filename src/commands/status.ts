@@ -4,6 +4,7 @@ import { action } from '../core/commandKit.js';
 import { assertSchemaCurrent, openDatabase } from '../core/db.js';
 import { ExitCode } from '../core/errors.js';
 import { isHealthy, jobHealth, type JobHealth } from '../core/health.js';
+import { positiveInt } from '../core/options.js';
 import { query } from '../core/sql.js';
 
 interface RunRow {
@@ -23,7 +24,7 @@ export const registerStatus = (program: Command) =>
   program
     .command('status')
     .description('health verdict and recent runs of every job, from job_runs')
-    .option('--runs <n>', 'runs to show per job', (value) => Math.max(1, Number.parseInt(value, 10) || 5), 5)
+    .option('--runs <n>', 'runs to show per job', positiveInt('--runs', 1000), 5)
     .option('--check', 'for monitoring: exit 1 when an enabled job has not succeeded within twice its schedule')
     .action(
       action<{ runs: number; check?: boolean }>(async (session, options) => {
