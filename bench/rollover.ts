@@ -12,7 +12,7 @@ const YESTERDAY = `((:now::timestamptz AT TIME ZONE u.timezone)::date - 1)`;
  * `rows` users spread over 320 zones, each due for local yesterday, with a plan of 10 tasks for it
  * (7 done) and a routine of 5 (3 done): every user changes (score, streak, routine reset).
  */
-async function seed(knex: Knex, rows: number): Promise<void> {
+export async function seedRollover(knex: Knex, rows: number): Promise<void> {
   await knex.raw(
     `WITH zones AS (
        SELECT array_agg(name ORDER BY name) AS names FROM (
@@ -100,7 +100,7 @@ export const rolloverBench: Benchmark = {
   describe: ({ rows }) =>
     `rollover: ${rows.toLocaleString('en')} users over ${ZONES} zones, each closing local yesterday (plan of 10 tasks, routine of 5)`,
   async run(server: BenchServer, { rows }) {
-    const copy = await server.seeded((knex) => seed(knex, rows));
+    const copy = await server.seeded((knex) => seedRollover(knex, rows));
 
     const job = await copy();
     await job.knex.destroy();
