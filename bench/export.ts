@@ -4,7 +4,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import pg from 'pg';
 import { ENTITIES, selectJsonRows, selectRows } from '../src/jobs/exports/entities.js';
 import { BUCKET, startS3, type S3Server } from '../test/support/s3.js';
-import { time, timeCli, type Benchmark, type Measurement } from './support.js';
+import { time, timeCli, timing, type Benchmark, type Measurement } from './support.js';
 
 const NAIVE_SAMPLE = 100_000;
 
@@ -109,14 +109,14 @@ export const exportBench: Benchmark = {
           {
             variant: `planner-jobs export --format ${format} (CLI)`,
             items: rows,
-            seconds: cli.seconds,
+            ...timing(cli),
             peakRssMb: cli.peakRssMb,
             note: `${(cli.seconds / floor.seconds).toFixed(2)}× its floor; ${(JSON.parse(cli.stdout).counts.bytes / 2 ** 20).toFixed(0)} MB${format === 'csv' ? ' zipped' : ''}`,
           },
           {
             variant: `floor: COPY ${format === 'csv' ? 'csv' : 'row_to_json'} TO STDOUT → Upload`,
             items: rows,
-            seconds: floor.seconds,
+            ...timing(floor),
             note: `${(floor.value / 2 ** 20).toFixed(0)} MB, uncompressed`,
           },
         );
@@ -138,7 +138,7 @@ export const exportBench: Benchmark = {
       measurements.push({
         variant: 'naive: everything in memory, one PutObject',
         items: naiveRows,
-        seconds: naive.seconds,
+        ...timing(naive),
         note: `first ${naiveRows.toLocaleString('en')} tasks only; RSS grew ${((process.memoryUsage().rss - rssBefore) / 2 ** 20).toFixed(0)} MB in the bench process`,
       });
     } finally {

@@ -2,7 +2,17 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { BenchServer, medianOf, printTable, type Benchmark, type Measurement } from './support.js';
+import {
+  BenchServer,
+  combinedTable,
+  LEGEND,
+  medianOf,
+  printTable,
+  withRatios,
+  type Benchmark,
+  type JobRows,
+  type Measurement,
+} from './support.js';
 import { cleanupTokensBench } from './cleanup-tokens.js';
 import { exportBench } from './export.js';
 import { notificationsBench } from './notifications.js';
@@ -11,6 +21,8 @@ import { pruneBench } from './prune.js';
 import { remindersBench } from './reminders.js';
 import { recurringBench } from './recurring.js';
 import { rolloverBench } from './rollover.js';
+
+const RESULTS = 'bench/results';
 
 /** Every benchmark, by the name `npm run bench -- <name>` takes. */
 const BENCHMARKS: Benchmark[] = [
@@ -50,24 +62,41 @@ const program = new Command('bench')
         server.stop().finally(() => process.exit(130));
       });
     }
-    const report: string[] = [
-      `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
-      '',
-    ];
-    process.stdout.write(`${report[0]}\n\n`);
+    const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${await server.version()}`;
+    process.stdout.write(`Machine: ${machine}\n\n`);
+    const tables: string[] = [];
+    const jobs: JobRows[] = [];
     try {
       for (const benchmark of chosen) {
-        const rows = options.rows ?? 100_000;
+        const requested = options.rows ?? 100_000;
+        const rows = name === 'all' ? Math.min(requested, benchmark.maxRowsInAll ?? requested) : requested;
         const runs: Measurement[][] = [];
         for (let i = 0; i < (options.repeat ?? 1); i++) runs.push(await benchmark.run(server, { rows }));
         const measurements = medianOf(runs);
-        report.push(printTable(benchmark.describe({ rows }), measurements));
+        const title = benchmark.describe({ rows });
+        tables.push(printTable(title, measurements));
+        jobs.push({ job: benchmark.name, title, rows: withRatios(measurements) });
       }
     } finally {
       await server.stop();
     }
-    await fs.mkdir('bench/results', { recursive: true });
-    await fs.writeFile(path.join('bench/results', `${name}.md`), report.join('\n'));
+    await fs.mkdir(RESULTS, { recursive: true });
+    const header = `Machine: ${machine}. ${new Date().toISOString().slice(0, 10)}, \`npm run bench -- ${process.argv.slice(2).join(' ')}\`.`;
+    if (name !== 'all') {
+      await fs.writeFile(path.join(RESULTS, `${name}.md`), [header, '', ...tables, LEGEND, ''].join('\n'));
+      return;
+    }
+    const combined = combinedTable(jobs);
+    process.stdout.write(`\n${combined}`);
+    const perJob = ['## Per job', '', ...tables];
+    await fs.writeFile(path.join(RESULTS, 'all.md'), [header, '', combined, ...perJob].join('\n'));
+    const json = {
+      machine,
+      date: new Date().toISOString(),
+      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
+      jobs,
+    };
+    await fs.writeFile(path.join(RESULTS, 'all.json'), `${JSON.stringify(json, null, 2)}\n`);
   });
 
 await program.parseAsync();

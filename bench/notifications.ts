@@ -4,7 +4,8 @@ import webpush from 'web-push';
 import { DEFAULT_NOTIFICATIONS_OPTIONS } from '../src/jobs/notifications/policy.js';
 import { pushPayload } from '../src/jobs/notifications/payload.js';
 import { PushService } from '../test/support/pushService.js';
-import { time, timeCli, type Benchmark } from './support.js';
+import { bullmqVariant, DeliveryCheck, pgBossVariant } from './queues/compare.js';
+import { time, timeCli, timing, type Benchmark } from './support.js';
 
 const NOW = '2025-06-01T12:00:00Z';
 const NAIVE_SAMPLE = 2_000;
@@ -14,9 +15,13 @@ const NAIVE_SAMPLE = 2_000;
  * service: the job through the CLI; the naive way (web-push's README: one `sendNotification`
  * after another, each signing its own JWT); the floor (the encryption alone, no network).
  * The push service verifies every JWT and decrypts one message in 50 (its CPU is shared).
+ * Then the two queues a team would otherwise reach for, each sending the same messages to the same
+ * service with the same concurrency: a pg-boss worker and a BullMQ worker (see queues/compare.ts).
  */
 export const notificationsBench: Benchmark = {
   name: 'notifications',
+  // The queue comparison is 20,000 sends, whatever --rows the other jobs get.
+  maxRowsInAll: 20_000,
   describe: ({ rows }) =>
     `notifications: ${rows.toLocaleString('en')} pending notifications to as many subscriptions (Web Push, local HTTPS service)`,
   async run(server, { rows }) {
@@ -24,6 +29,7 @@ export const notificationsBench: Benchmark = {
     const push = await PushService.start(vapid.publicKey);
     push.decryptEvery = 50;
     const subscriptions = Array.from({ length: rows }, (_, i) => push.subscribe(`s${i}`));
+    const deliveries = new DeliveryCheck(push);
     try {
       const copy = await server.seeded(async (knex) => {
         await knex.raw(
@@ -43,13 +49,15 @@ export const notificationsBench: Benchmark = {
 
       const job = await copy();
       await job.knex.destroy();
-      const cli = await timeCli(['notifications', '--now', NOW, '--json'], {
-        DATABASE_URL: job.url,
+      const env = {
         VAPID_PUBLIC_KEY: vapid.publicKey,
         VAPID_PRIVATE_KEY: vapid.privateKey,
         VAPID_SUBJECT: vapid.subject,
         NODE_EXTRA_CA_CERTS: push.caFile,
-      });
+      };
+      deliveries.start();
+      const cli = await timeCli(['notifications', '--now', NOW, '--json'], { ...env, DATABASE_URL: job.url });
+      const cliProblem = deliveries.problem(rows);
       const summary = JSON.parse(cli.stdout) as { counts: Record<string, number> };
       const jobConnections = push.maxOpenConnections;
       const jobTokens = push.tokens.size;
@@ -73,6 +81,7 @@ export const notificationsBench: Benchmark = {
       const naive = await copy();
       const agent = new https.Agent({ keepAlive: true, ca: fs.readFileSync(push.caFile, 'utf8') });
       const naiveRows = Math.min(rows, NAIVE_SAMPLE);
+      deliveries.start();
       const naiveRun = await time(async () => {
         const pending = await naive.knex.raw<{
           rows: { id: string; title: string; body: string; url: string; endpoint: string; p256dh: string; auth: string }[];
@@ -93,22 +102,31 @@ export const notificationsBench: Benchmark = {
       });
       agent.destroy();
       await naive.knex.destroy();
+      const naiveProblem = deliveries.problem(naiveRows);
+
+      const queues = { copy, env, deliveries };
+      const pgBoss = await pgBossVariant(queues);
+      const bullmq = await bullmqVariant(queues);
 
       return [
         {
           variant: 'planner-jobs notifications (CLI)',
           items: summary.counts.push_delivered ?? 0,
-          seconds: cli.seconds,
+          ...timing(cli),
           peakRssMb: cli.peakRssMb,
-          note: `max ${jobConnections} open connections (limit ${DEFAULT_NOTIFICATIONS_OPTIONS.connectionsPerOrigin}); ${jobTokens} VAPID JWT signed; includes process start, DB claims and records`,
+          note: `${cliProblem ? `${cliProblem}; ` : ''}max ${jobConnections} open connections (limit ${DEFAULT_NOTIFICATIONS_OPTIONS.connectionsPerOrigin}); ${jobTokens} VAPID JWT signed; includes process start, DB claims and records`,
         },
-        { variant: 'floor: encryption alone, no network', items: rows, seconds: floorRun.seconds },
+        { variant: 'floor: encryption alone, no network', items: rows, ...timing(floorRun) },
         {
           variant: 'naive: webpush.sendNotification one after another',
           items: naiveRows,
-          seconds: naiveRun.seconds,
-          note: `first ${naiveRows.toLocaleString('en')} only`,
+          ...timing(naiveRun),
+          note: [naiveProblem, `first ${naiveRows.toLocaleString('en')} only; CPU includes the push service (in this process)`]
+            .filter(Boolean)
+            .join('; '),
         },
+        pgBoss,
+        bullmq,
       ];
     } finally {
       await push.close();

@@ -1,4 +1,4 @@
-import { BenchServer, time, timeCli, type Benchmark } from './support.js';
+import { BenchServer, time, timeCli, timing, type Benchmark } from './support.js';
 
 const NOW = '2025-06-01T12:00:00Z';
 const NAIVE_SAMPLE = 4_000;
@@ -58,12 +58,12 @@ export const pruneBench: Benchmark = {
     await naive.knex.destroy();
 
     return [
-      { variant: 'planner-jobs prune (CLI)', items: processed, seconds: cli.seconds, peakRssMb: cli.peakRssMb },
-      { variant: 'floor: one DELETE per table', items: half * 2, seconds: floorRun.seconds },
+      { variant: 'planner-jobs prune (CLI)', items: processed, ...timing(cli), peakRssMb: cli.peakRssMb },
+      { variant: 'floor: one DELETE per table', items: half * 2, ...timing(floorRun) },
       {
         variant: 'naive: one DELETE per row',
         items: naiveRows * 2,
-        seconds: naiveRun.seconds,
+        ...timing(naiveRun),
         note: `first ${(naiveRows * 2).toLocaleString('en')} rows only`,
       },
     ];

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { DateTime } from 'luxon';
 import { BenchServer, time, timeCli, type Benchmark } from './support.js';
 
@@ -11,34 +12,37 @@ const ELIGIBLE = 'is_recurring AND completed AND due_date IS NOT NULL AND last_p
  * intervals 1 to 3, some completed late), the rest processed, open or one-off; owners spread
  * round-robin over every region zone PostgreSQL knows.
  */
+export async function seedRecurring(knex: Knex, rows: number): Promise<void> {
+  await knex.raw(
+    `INSERT INTO users (email, timezone)
+       SELECT 'bench-' || i || '@example.test', zones.names[1 + i % cardinality(zones.names)]
+         FROM generate_series(1, :users) i,
+              (SELECT array_agg(name ORDER BY name) AS names FROM pg_timezone_names
+                WHERE name ~ '^(Africa|America|Antarctica|Asia|Atlantic|Australia|Europe|Indian|Pacific)/') zones`,
+    { users: USERS },
+  );
+  await knex.raw(
+    `INSERT INTO tasks (user_id, title, description, priority, tags, due_date, completed, completed_at,
+                          is_recurring, recurrence_type, recurrence_interval, last_processed_at)
+       SELECT owners.ids[1 + i % :users], 'Task ' || i, CASE WHEN i % 3 = 0 THEN 'Details of task ' || i END,
+              (ARRAY['low', 'medium', 'high', 'urgent'])[1 + i % 4], ARRAY['bench', 'kind-' || i % 7],
+              due, i % 5 IN (0, 1, 4), CASE WHEN i % 5 IN (0, 1, 4) THEN due + (i % 50) * interval '1 hour' END,
+              i % 5 IN (0, 1, 2), CASE WHEN i % 5 IN (0, 1, 2) THEN (ARRAY['daily', 'weekly', 'monthly', 'yearly'])[1 + (i / 5) % 4] END,
+              1 + i % 3, CASE WHEN i % 5 = 1 THEN :now::timestamptz END
+         FROM generate_series(1, :rows) i,
+              LATERAL (SELECT :now::timestamptz - (i % 20000) * interval '1 minute' AS due) d,
+              (SELECT array_agg(id) AS ids FROM users) owners`,
+    { rows, users: USERS, now: NOW },
+  );
+}
+
+/** The job, the floor (no calendar rules) and the naive way on the same seed. */
 export const recurringBench: Benchmark = {
   name: 'recurring',
   describe: ({ rows }) =>
     `recurring: ${rows.toLocaleString('en')} tasks, ${Math.floor(rows / 5).toLocaleString('en')} eligible, owners over every region zone`,
   async run(server: BenchServer, { rows }) {
-    const copy = await server.seeded(async (knex) => {
-      await knex.raw(
-        `INSERT INTO users (email, timezone)
-         SELECT 'bench-' || i || '@example.test', zones.names[1 + i % cardinality(zones.names)]
-           FROM generate_series(1, :users) i,
-                (SELECT array_agg(name ORDER BY name) AS names FROM pg_timezone_names
-                  WHERE name ~ '^(Africa|America|Antarctica|Asia|Atlantic|Australia|Europe|Indian|Pacific)/') zones`,
-        { users: USERS },
-      );
-      await knex.raw(
-        `INSERT INTO tasks (user_id, title, description, priority, tags, due_date, completed, completed_at,
-                            is_recurring, recurrence_type, recurrence_interval, last_processed_at)
-         SELECT owners.ids[1 + i % :users], 'Task ' || i, CASE WHEN i % 3 = 0 THEN 'Details of task ' || i END,
-                (ARRAY['low', 'medium', 'high', 'urgent'])[1 + i % 4], ARRAY['bench', 'kind-' || i % 7],
-                due, i % 5 IN (0, 1, 4), CASE WHEN i % 5 IN (0, 1, 4) THEN due + (i % 50) * interval '1 hour' END,
-                i % 5 IN (0, 1, 2), CASE WHEN i % 5 IN (0, 1, 2) THEN (ARRAY['daily', 'weekly', 'monthly', 'yearly'])[1 + (i / 5) % 4] END,
-                1 + i % 3, CASE WHEN i % 5 = 1 THEN :now::timestamptz END
-           FROM generate_series(1, :rows) i,
-                LATERAL (SELECT :now::timestamptz - (i % 20000) * interval '1 minute' AS due) d,
-                (SELECT array_agg(id) AS ids FROM users) owners`,
-        { rows, users: USERS, now: NOW },
-      );
-    });
+    const copy = await server.seeded((knex) => seedRecurring(knex, rows));
 
     const job = await copy();
     await job.knex.destroy();

@@ -1,9 +1,26 @@
+import type { Knex } from 'knex';
 import { compareJob, type Benchmark } from './support.js';
 
 const NOW = '2025-06-01T12:00:00Z';
 const NAIVE_SAMPLE = 10_000;
 /** REMINDER_MAX_LATENESS's default before NOW: nothing seeded is older. */
 const OLDEST = '2025-05-31T12:00:00Z';
+
+/** `rows` due reminders over 1,000 users, each of an open task. */
+export async function seedReminders(knex: Knex, rows: number): Promise<void> {
+  await knex.raw(
+    `INSERT INTO users (email, timezone) SELECT 'bench-' || i || '@example.test', 'Europe/Berlin' FROM generate_series(1, 1000) i`,
+  );
+  await knex.raw(
+    `WITH u AS (SELECT array_agg(id) AS ids FROM users),
+            t AS (INSERT INTO tasks (user_id, title, due_date)
+                  SELECT u.ids[1 + i % 1000], 'Task ' || i, :now::timestamptz + interval '1 hour' FROM generate_series(1, :rows) i, u
+                  RETURNING id, user_id, due_date)
+       INSERT INTO reminders (user_id, task_id, remind_at)
+       SELECT user_id, id, :now::timestamptz - (random() * interval '50 minutes') FROM t`,
+    { rows, now: NOW },
+  );
+}
 
 /**
  * `rows` due reminders over 1,000 users, each of an open task (the common case: every one is
@@ -16,20 +33,7 @@ export const remindersBench: Benchmark = {
   name: 'reminders',
   describe: ({ rows }) => `reminders: ${rows.toLocaleString('en')} due reminders of open tasks`,
   async run(server, { rows }) {
-    const copy = await server.seeded(async (knex) => {
-      await knex.raw(
-        `INSERT INTO users (email, timezone) SELECT 'bench-' || i || '@example.test', 'Europe/Berlin' FROM generate_series(1, 1000) i`,
-      );
-      await knex.raw(
-        `WITH u AS (SELECT array_agg(id) AS ids FROM users),
-              t AS (INSERT INTO tasks (user_id, title, due_date)
-                    SELECT u.ids[1 + i % 1000], 'Task ' || i, :now::timestamptz + interval '1 hour' FROM generate_series(1, :rows) i, u
-                    RETURNING id, user_id, due_date)
-         INSERT INTO reminders (user_id, task_id, remind_at)
-         SELECT user_id, id, :now::timestamptz - (random() * interval '50 minutes') FROM t`,
-        { rows, now: NOW },
-      );
-    });
+    const copy = await server.seeded((knex) => seedReminders(knex, rows));
 
     const naiveRows = Math.min(rows, NAIVE_SAMPLE);
     return compareJob(copy, {

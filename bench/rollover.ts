@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { BenchServer, time, timeCli, type Benchmark } from './support.js';
+import { BenchServer, time, timeCli, timing, type Benchmark } from './support.js';
 
 const NOW = '2025-06-01T12:00:00Z';
 const ZONES = 320;
@@ -117,12 +117,12 @@ export const rolloverBench: Benchmark = {
     await naive.knex.destroy();
 
     return [
-      { variant: 'planner-jobs rollover (CLI)', items: processed, seconds: cli.seconds, peakRssMb: cli.peakRssMb },
-      { variant: 'floor: one INSERT … SELECT of the scores', items: floorRun.value.rowCount ?? rows, seconds: floorRun.seconds },
+      { variant: 'planner-jobs rollover (CLI)', items: processed, ...timing(cli), peakRssMb: cli.peakRssMb },
+      { variant: 'floor: one INSERT … SELECT of the scores', items: floorRun.value.rowCount ?? rows, ...timing(floorRun) },
       {
         variant: 'naive: per user, reads then one write per table',
         items: naiveRows,
-        seconds: naiveRun.seconds,
+        ...timing(naiveRun),
         note: `first ${naiveRows.toLocaleString('en')} users only`,
       },
     ];

@@ -1,0 +1,115 @@
+/**
+ * `npm run readme:figures`: rewrites the README's generated figures from the scripts' results, so
+ * no figure is typed by hand. Between `<!-- performance:start -->` and `<!-- performance:end -->`:
+ * the `npm run bench -- all` table (bench/results/all.json); between `<!-- guarantees-figures:start -->`
+ * and `<!-- guarantees-figures:end -->`: the `npm run chaos` figures per job (chaos/results/latest.json),
+ * left as they are when there are no chaos results. Exits 1, changing nothing, when a marker or the
+ * benchmark results are missing.
+ */
+import fs from 'node:fs/promises';
+import { combinedTable, type JobRows } from '../bench/support.js';
+
+const README = 'README.md';
+const BENCH_RESULTS = 'bench/results/all.json';
+const CHAOS_RESULTS = 'chaos/results/latest.json';
+
+interface BenchResults {
+  machine: string;
+  date: string;
+  command: string;
+  jobs: JobRows[];
+}
+
+/** The fields of a chaos row this script reads (chaos/report.ts writes more). */
+interface ChaosRow {
+  job: string;
+  scenario: string;
+  expected?: number;
+  done?: number;
+  duplicates?: number;
+  lost?: number;
+  recoverySeconds: number | null;
+  verdict: 'ok' | 'FAIL' | 'skipped';
+}
+
+interface ChaosResults {
+  machine: string;
+  finishedAt: string;
+  quick: boolean;
+  server: string;
+  rows: ChaosRow[];
+}
+
+class MissingInput extends Error {}
+
+async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+const day = (iso: string) => iso.slice(0, 10);
+
+function performance(bench: BenchResults): string {
+  return [
+    `Measured with \`${bench.command}\` on ${bench.machine}, ${day(bench.date)}. ` +
+      'The CLI rows include process start-up; the pg-boss and BullMQ rows send the same Web Push messages as the `notifications` ' +
+      'CLI row, to the same local push service with the same concurrency; their enqueueing is not counted (it is in their notes).',
+    '',
+    combinedTable(bench.jobs),
+  ].join('\n');
+}
+
+const sum = (rows: ChaosRow[], field: 'expected' | 'duplicates' | 'lost') =>
+  rows.reduce((total, row) => total + (row[field] ?? 0), 0);
+
+/** Per job: the scenarios it went through and what they add up to (the full table is chaos/results/latest.md). */
+function guarantees(chaos: ChaosResults): string {
+  const jobs = [...new Set(chaos.rows.map((row) => row.job))];
+  const lines = jobs.map((job) => {
+    const all = chaos.rows.filter((row) => row.job === job);
+    const rows = all.filter((row) => row.verdict !== 'skipped');
+    const skipped = all.length - rows.length;
+    const recoveries = rows.map((row) => row.recoverySeconds).filter((seconds): seconds is number => seconds !== null);
+    const passed = rows.filter((row) => row.verdict === 'ok').length;
+    return `| ${job} | ${rows.length} | ${sum(rows, 'expected').toLocaleString('en')} | ${sum(rows, 'duplicates')} | ${sum(rows, 'lost')} | ${
+      recoveries.length ? Math.max(...recoveries).toFixed(1) : '–'
+    } | ${passed} of ${rows.length}${skipped ? ` (${skipped} skipped)` : ''} |`;
+  });
+  return [
+    `\`npm run chaos${chaos.quick ? ' -- --quick' : ''}\` on ${chaos.machine}, ${chaos.server}, ${day(chaos.finishedAt)}:`,
+    '',
+    '| job | scenarios | items expected | duplicates | lost | slowest recovery s | scenarios ok |',
+    '|---|---:|---:|---:|---:|---:|---|',
+    ...lines,
+  ].join('\n');
+}
+
+/** `text` with what lies between the `name` markers replaced by `content`. */
+function between(text: string, name: string, content: string): string {
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  if (from === -1 || to < from) throw new MissingInput(`${README} has no ${start} … ${end} markers`);
+  return `${text.slice(0, from + start.length)}\n${content}\n${text.slice(to)}`;
+}
+
+async function main(): Promise<void> {
+  const bench = await readJson<BenchResults>(BENCH_RESULTS);
+  if (!bench) throw new MissingInput(`${BENCH_RESULTS} is missing: run \`npm run bench -- all\` first`);
+  const chaos = await readJson<ChaosResults>(CHAOS_RESULTS);
+  let readme = between(await fs.readFile(README, 'utf8'), 'performance', performance(bench));
+  if (chaos) readme = between(readme, 'guarantees-figures', guarantees(chaos));
+  else process.stderr.write(`${CHAOS_RESULTS} is missing: the guarantees figures are left as they are (run \`npm run chaos\`)\n`);
+  await fs.writeFile(README, readme);
+  process.stdout.write(`${README}: performance${chaos ? ' and guarantees' : ''} figures rewritten\n`);
+}
+
+await main().catch((err: unknown) => {
+  process.stderr.write(`readme:figures: ${err instanceof MissingInput ? err.message : (err as Error).stack}\n`);
+  process.exitCode = 1;
+});
