@@ -33,7 +33,12 @@ export function userRows(trx: Knex.Transaction, userId: string): { rows: RowSour
     open.add(stream);
     // knex pipes pg-query-stream into `stream`; its cursor says when PostgreSQL is ready again.
     let cursor: (EventEmitter & { state: string }) | undefined;
-    stream.once('pipe', (source: { cursor: typeof cursor }) => (cursor = source.cursor));
+    stream.once('pipe', (source: { cursor: typeof cursor }) => {
+      cursor = source.cursor;
+      // A connection lost while the stream is paused (storage applying backpressure) reaches only
+      // the cursor's 'error' event, which pg-query-stream does not watch: the export would wait forever.
+      cursor?.once('error', (err: Error) => stream.destroy(err));
+    });
     try {
       for await (const [json] of stream as AsyncIterable<[string]>) yield json;
       // The stream ends with its last rows, a moment before the server is ready for the next
