@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import knexFactory, { type Knex } from 'knex';
 import { migrationSource } from '../../migrations/index.js';
 import type { Config } from './config.js';
@@ -31,12 +32,16 @@ export function createKnex(url: string, applicationName: string, log?: Logger): 
   });
 }
 
+const CLOSE_TIMEOUT_MS = 5_000;
+
 export async function openDatabase(config: Config, log: Logger, applicationName: string): Promise<Database> {
   const embedded = config.databaseUrl === undefined;
   const server = embedded ? await startEmbedded(config.dataDir, log) : undefined;
   const knex = createKnex(server?.url ?? config.databaseUrl!, applicationName, log);
   const close = async () => {
-    await knex.destroy();
+    // A connection whose server went away mid-query may never settle; it must not keep a finished run alive.
+    const closed = await Promise.race([knex.destroy().then(() => true), sleep(CLOSE_TIMEOUT_MS, false, { ref: false })]);
+    if (!closed) log.warn(`the database connections did not close within ${CLOSE_TIMEOUT_MS / 1000} s; leaving them`);
     await server?.release();
   };
   try {

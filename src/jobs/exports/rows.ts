@@ -31,6 +31,9 @@ export function userRows(trx: Knex.Transaction, userId: string): { rows: RowSour
   const rows: RowSource = async function* (select) {
     const stream = trx.raw(select, { userId }).stream({ batchSize: CURSOR_BATCH, highWaterMark: CURSOR_BATCH, rowMode: 'array' });
     open.add(stream);
+    // The reader sees errors through the iteration; one that arrives after it stopped (the export
+    // already failed and closed its cursors) has no one to tell and must not crash the run.
+    stream.on('error', () => undefined);
     // knex pipes pg-query-stream into `stream`; its cursor says when PostgreSQL is ready again.
     let cursor: (EventEmitter & { state: string }) | undefined;
     stream.once('pipe', (source: { cursor: typeof cursor }) => {

@@ -13,6 +13,10 @@ import { FORMATS } from './formats/index.js';
 import { inSnapshot, userRows } from './rows.js';
 import type { DownloadLink, ExportStorage } from './storage/index.js';
 
+/** A stream that moves no byte for this long is stuck; checked every STALL_CHECK_MS. */
+const STALL_SECONDS = 60;
+const STALL_CHECK_MS = 5_000;
+
 /** Why an export stopped before its end; the attempt is then released, not failed. */
 class Stopped extends Error {}
 
@@ -48,6 +52,13 @@ export async function runExport(
 
   log.info({ key: `${storage.where}/${key}` }, `export ${job.id} started (user ${job.user_id}, ${job.format})`);
   let bytes = 0;
+  // Some lost connections surface as no error at all, only as silence: a stream that stops moving
+  // fails the attempt (retried later) instead of holding the run and its lease forever.
+  let progress = { bytes, at: Date.now() };
+  const watchdog = setInterval(() => {
+    if (bytes !== progress.bytes) progress = { bytes, at: Date.now() };
+    else if (Date.now() - progress.at >= STALL_SECONDS * 1000) stop.abort(new Error(`no progress for ${STALL_SECONDS} s`));
+  }, STALL_CHECK_MS);
   try {
     const exportedAt = clock();
     await inSnapshot(ctx, async (trx) => {
@@ -102,6 +113,7 @@ export async function runExport(
     return undefined;
   } finally {
     clearInterval(heartbeat);
+    clearInterval(watchdog);
     ctx.signal?.removeEventListener('abort', onSignal);
   }
 }
@@ -120,7 +132,8 @@ async function settleFailure(
     ctx.tally.skip(released ? 'released' : 'lease_lost', [job.id]);
     return;
   }
-  const reason = redactSecrets(describeError(err));
+  // Aborted by the watchdog: its reason says more than the upload's "aborted".
+  const reason = redactSecrets(describeError(stop.aborted ? stop.reason : err));
   const outcome = await markFailedAttempt(ctx.db, job, reason, now);
   log.error(
     { err, outcome },
@@ -128,9 +141,13 @@ async function settleFailure(
   );
   ctx.tally.fail([{ id: job.id, reason }]);
   ctx.tally.count(outcome === 'retry' ? 'retry_scheduled' : outcome === 'failed' ? 'failed_for_good' : 'lease_lost', 1);
-  // Storage is down: the next job would fail alike. Stop the run with "try again later" (75).
-  if (isUnavailable(err)) throw unavailableError(`cannot reach export storage: ${reason}; try again later`, err);
+  // Storage or the database is down: the next job would fail alike. Stop the run with "try again later" (75).
+  if (isUnavailable(err)) throw unavailableError(`cannot reach ${unreachable(err)}: ${reason}; try again later`, err);
 }
+
+/** Which side an unreachable-service error came from: the S3 client marks its errors with `$metadata`, a file store's carry a path. */
+const unreachable = (err: unknown) =>
+  typeof err === 'object' && err !== null && ('$metadata' in err || 'path' in err) ? 'export storage' : 'the database';
 
 const byteCounter = (add: (n: number) => void) =>
   new Transform({

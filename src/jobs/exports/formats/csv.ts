@@ -1,6 +1,5 @@
-import { Readable } from 'node:stream';
 import { ENTITIES, selectJsonRows, type Entity } from '../entities.js';
-import { chunked, type Format, type RowSource } from './format.js';
+import { textStream, type Format, type RowSource } from './format.js';
 
 /** Fast deflate: the export's cost is PostgreSQL and the upload, not squeezing the last few percent. */
 const ZIP_LEVEL = 1;
@@ -48,7 +47,7 @@ export const csvZip: Format = {
     const appendNext = () => {
       const entity = entities.shift();
       if (!entity) return void zip.finalize().catch(() => undefined); // errors surface on the stream itself
-      zip.append(Readable.from(chunked(csvFile(rows, entity)), { objectMode: false }), { name: `${entity.name}.csv`, date });
+      zip.append(textStream(csvFile(rows, entity)), { name: `${entity.name}.csv`, date });
     };
     zip.on('entry', appendNext);
     appendNext();

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 
 /** Streams the single text column of a SELECT over one user's rows (`:userId`), in order. */
 export type RowSource = (select: string) => AsyncIterable<string>;
@@ -22,7 +22,7 @@ export const FORMAT_VERSION = 1;
 const CHUNK_CHARS = 64 * 1024;
 
 /** Joins many small strings into ~64 KB chunks: one stream write per chunk, not per row. */
-export async function* chunked(parts: AsyncIterable<string>): AsyncIterable<string> {
+async function* chunked(parts: AsyncIterable<string>): AsyncIterable<string> {
   let buffer = '';
   for await (const part of parts) {
     buffer += part;
@@ -32,4 +32,13 @@ export async function* chunked(parts: AsyncIterable<string>): AsyncIterable<stri
     }
   }
   if (buffer) yield buffer;
+}
+
+/**
+ * A byte stream of `parts`, joined into ~64 KB chunks. Its errors reach the export through the
+ * pipeline that reads it; one that comes after the pipeline gave up (the generator failing while
+ * it is being closed, say on a lost database connection) has no reader left and must not crash the run.
+ */
+export function textStream(parts: AsyncIterable<string>): Readable {
+  return Readable.from(chunked(parts), { objectMode: false }).on('error', () => undefined);
 }

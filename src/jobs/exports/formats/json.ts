@@ -1,6 +1,5 @@
-import { Readable } from 'node:stream';
 import { ENTITIES, selectJsonRows } from '../entities.js';
-import { chunked, type ExportHeader, type Format, type RowSource } from './format.js';
+import { textStream, type ExportHeader, type Format, type RowSource } from './format.js';
 
 async function* document(rows: RowSource, header: ExportHeader): AsyncIterable<string> {
   yield JSON.stringify(header).slice(0, -1);
@@ -24,5 +23,5 @@ async function* document(rows: RowSource, header: ExportHeader): AsyncIterable<s
 export const jsonDocument: Format = {
   extension: 'json',
   contentType: 'application/json; charset=utf-8',
-  render: async (rows, header) => Readable.from(chunked(document(rows, header)), { objectMode: false }),
+  render: async (rows, header) => textStream(document(rows, header)),
 };

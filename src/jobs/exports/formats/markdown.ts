@@ -1,6 +1,5 @@
-import { Readable } from 'node:stream';
 import { ENTITIES, selectJsonRows } from '../entities.js';
-import { chunked, type ExportHeader, type Format, type RowSource } from './format.js';
+import { textStream, type ExportHeader, type Format, type RowSource } from './format.js';
 
 const cellText = (value: unknown): string =>
   value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
@@ -39,5 +38,5 @@ async function* document(rows: RowSource, header: ExportHeader): AsyncIterable<s
 export const markdownDocument: Format = {
   extension: 'md',
   contentType: 'text/markdown; charset=utf-8',
-  render: async (rows, header) => Readable.from(chunked(document(rows, header)), { objectMode: false }),
+  render: async (rows, header) => textStream(document(rows, header)),
 };
