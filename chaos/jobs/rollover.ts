@@ -1,0 +1,84 @@
+import type { ChaosJob } from '../types.js';
+import { countsOf, tally } from './support.js';
+
+const NOW = new Date('2025-06-01T12:00:00Z');
+const ZONES = 320;
+const THRESHOLD = 75;
+
+// A user's local yesterday at the run's now: the one day every user is due to close.
+const YESTERDAY = `((:now::timestamptz AT TIME ZONE u.timezone)::date - 1)`;
+// The seed's user index, from the email: what the check recomputes the score and streak from.
+const INDEX = `split_part(split_part(u.email, '@', 1), '-', 2)::int`;
+
+/**
+ * `items` users over 320 zones, each due to close local yesterday: a plan of 10 tasks (4 to 10
+ * done, by the user's index) and a routine of 5 (3 done), so scores run 46.67 to 86.67 and some
+ * keep a streak. Done: one performance_history row for the day with the recomputed score, the
+ * streak recomputed from it, `last_rollover_date` moved, the routine reset (one without the others
+ * is half-written).
+ */
+export const rolloverChaos: ChaosJob = {
+  name: 'rollover',
+  items: { full: 10_000, quick: 300 },
+  batchSize: 25,
+  now: NOW,
+  stepMs: 0,
+  async world(items) {
+    return {
+      env: { STREAK_THRESHOLD: String(THRESHOLD) },
+      async seed(knex) {
+        await knex.raw(
+          `WITH zones AS (
+             SELECT array_agg(name ORDER BY name) AS names FROM (
+               SELECT name FROM pg_timezone_names WHERE name ~ '^(Africa|America|Asia|Atlantic|Australia|Europe|Indian|Pacific)/'
+               ORDER BY name LIMIT :zones) z)
+           INSERT INTO users (email, timezone) SELECT 'chaos-' || i || '@example.test', zones.names[1 + i % :zones] FROM generate_series(1, :items) i, zones`,
+          { items, zones: ZONES },
+        );
+        await knex.raw(`UPDATE users u SET last_rollover_date = ${YESTERDAY} - 1`, { now: NOW });
+        await knex.raw(`INSERT INTO daily_plans (user_id, plan_date) SELECT u.id, ${YESTERDAY} FROM users u`, { now: NOW });
+        await knex.raw(
+          `INSERT INTO tasks (user_id, title, completed, completed_at)
+           SELECT u.id, 'Task ' || n, n <= 4 + ${INDEX} % 7, CASE WHEN n <= 4 + ${INDEX} % 7 THEN (${YESTERDAY} + time '12:00') AT TIME ZONE u.timezone END
+             FROM users u, generate_series(1, 10) n`,
+          { now: NOW },
+        );
+        await knex.raw(
+          `INSERT INTO daily_plan_tasks (plan_id, task_id) SELECT p.id, t.id FROM daily_plans p JOIN tasks t ON t.user_id = p.user_id`,
+        );
+        await knex.raw(`INSERT INTO daily_routines (user_id, title) SELECT id, 'Morning' FROM users`);
+        await knex.raw(
+          `INSERT INTO routine_tasks (routine_id, user_id, title, completed, completed_at, position)
+           SELECT r.id, u.id, 'Step ' || n, n <= 3, CASE WHEN n <= 3 THEN (${YESTERDAY} + time '08:00') AT TIME ZONE u.timezone END, n
+             FROM daily_routines r JOIN users u ON u.id = r.user_id, generate_series(1, 5) n`,
+          { now: NOW },
+        );
+      },
+      async check(knex) {
+        const c = await countsOf(
+          knex,
+          `WITH history AS (SELECT user_id, count(*) AS rows, max(score) AS score, min(date) AS first, max(date) AS last
+                              FROM performance_history GROUP BY 1),
+                unreset AS (SELECT user_id, count(*) AS n FROM routine_tasks WHERE completed GROUP BY 1),
+                per_user AS (
+                  SELECT u.last_rollover_date = ${YESTERDAY} AS advanced, coalesce(h.rows, 0) AS rows,
+                         h.first = ${YESTERDAY} AND h.last = ${YESTERDAY} AS right_day,
+                         h.score = round((7 + ${INDEX} % 7) * 100.0 / 15, 2) AS right_score,
+                         coalesce(s.current, 0) = CASE WHEN (7 + ${INDEX} % 7) * 100 >= :threshold * 15 THEN 1 ELSE 0 END AS right_streak,
+                         coalesce(r.n, 0) = 0 AS reset
+                    FROM users u LEFT JOIN history h ON h.user_id = u.id LEFT JOIN streaks s ON s.user_id = u.id
+                         LEFT JOIN unreset r ON r.user_id = u.id)
+           SELECT count(*) AS expected,
+                  count(*) FILTER (WHERE advanced AND rows = 1 AND right_day AND reset) AS done,
+                  coalesce(sum(rows - 1) FILTER (WHERE rows > 1), 0) AS duplicates,
+                  count(*) FILTER (WHERE advanced <> (rows >= 1) OR (advanced AND NOT reset)) AS half,
+                  count(*) FILTER (WHERE rows >= 1 AND (NOT right_day OR NOT right_score OR right_streak IS NOT TRUE)) AS wrong
+             FROM per_user`,
+          { now: NOW, threshold: THRESHOLD },
+        );
+        return tally({ expected: c.expected, done: c.done, duplicates: c.duplicates, halfWritten: c.half, wrong: c.wrong });
+      },
+      close: async () => undefined,
+    };
+  },
+};

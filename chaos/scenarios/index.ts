@@ -1,0 +1,16 @@
+import { clockScenario } from './clock.js';
+import { concurrentScenario } from './concurrent.js';
+import { connectionScenario } from './connection.js';
+import { restartScenario } from './restart.js';
+import { servicesScenario } from './services.js';
+import { sigkillScenario } from './sigkill.js';
+import type { Scenario } from './support.js';
+
+export const SCENARIOS: Scenario[] = [
+  concurrentScenario,
+  sigkillScenario,
+  connectionScenario,
+  restartScenario,
+  servicesScenario,
+  clockScenario,
+];
