@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { claimNext } from '../src/jobs/exports/claim.js';
 import { markComplete, markFailedAttempt, release, renewLease } from '../src/jobs/exports/finish.js';
 import { cli } from './support/cli.js';
 import { test } from './support/db.js';
@@ -215,6 +216,17 @@ describe('exports: leases', () => {
       locked_until: null,
       error: expect.stringMatching(/lease expired/),
     });
+  });
+});
+
+describe('exports: untried jobs come before retries', () => {
+  test('an older job on its second attempt waits behind a newer untried one; then it is taken', async ({ db }) => {
+    const { user } = await seedPlanner(db.knex, 'alice');
+    const retried = await queue(db.knex, user.id, 'json', { attempts: 1, created_at: plusMs(now, -60_000) });
+    const fresh = await queue(db.knex, user.id, 'json', { created_at: now });
+
+    expect((await claimNext(db.knex, now, []))?.id).toBe(fresh.id);
+    expect((await claimNext(db.knex, now, []))?.id).toBe(retried.id);
   });
 });
 

@@ -18,9 +18,12 @@ export const MAX_ATTEMPTS = 5;
 export const leaseUntil = (now: Date) => new Date(now.getTime() + LEASE_SECONDS * 1000);
 
 /**
- * Takes the oldest job that is due: `pending` past its backoff, or `processing` whose lease
- * has expired (its run died or stalled). A live lease is never taken; rows another run is
- * claiming are skipped, not waited on. The claim bumps `attempts`, which fences the old holder.
+ * Takes the next job that is due: `pending` past its backoff, or `processing` whose lease
+ * has expired (its run died or stalled). Untried jobs come before retries, oldest first, so
+ * a job whose runs keep dying cannot hold the queue, and runs killed for reasons of their own
+ * (a deploy, a node drained) spread over many jobs instead of using up one job's attempts.
+ * A live lease is never taken; rows another run is claiming are skipped, not waited on. The
+ * claim bumps `attempts`, which fences the old holder.
  */
 export async function claimNext(
   db: Knex | Knex.Transaction,
@@ -35,7 +38,7 @@ export async function claimNext(
               WHERE ((status = 'pending' AND (run_after IS NULL OR run_after <= :now))
                   OR (status = 'processing' AND (locked_until IS NULL OR locked_until <= :now) AND attempts < :max))
                 AND id <> ALL (:exclude::uuid[])
-              ORDER BY created_at, id
+              ORDER BY attempts, created_at, id
               LIMIT 1
               FOR UPDATE SKIP LOCKED) due
       WHERE e.id = due.id
