@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { DateTime } from 'luxon';
-import { BenchServer, time, timeCli, type Benchmark } from './support.js';
+import { BenchServer, time, timeCli, timing, type Benchmark } from './support.js';
 
 const NOW = '2025-06-01T12:00:00Z';
 const USERS = 10_000;
@@ -103,12 +103,12 @@ export const recurringBench: Benchmark = {
     await naive.knex.destroy();
 
     return [
-      { variant: 'planner-jobs recurring (CLI)', items: processed, seconds: cli.seconds, peakRssMb: cli.peakRssMb },
-      { variant: 'floor: one INSERT ... SELECT + one UPDATE', items: floorItems, seconds: floorRun.seconds },
+      { variant: 'planner-jobs recurring (CLI)', items: processed, ...timing(cli), peakRssMb: cli.peakRssMb },
+      { variant: 'floor: one INSERT ... SELECT + one UPDATE', items: floorItems, ...timing(floorRun) },
       {
         variant: 'naive: read, compute in JS, insert, update per task',
         items: naiveRun.value,
-        seconds: naiveRun.seconds,
+        ...timing(naiveRun),
         note: `first ${naiveRun.value.toLocaleString('en')} tasks only; steps from the last due date (drifts)`,
       },
     ];
