@@ -1,7 +1,5 @@
 import type { ChaosJob } from '../types.js';
-import { countsOf, tally } from './support.js';
-
-const NOW = new Date('2025-06-01T12:00:00Z');
+import { countsOf, DATABASE_JOB, NOW, tally } from './support.js';
 
 /**
  * `items` users with an expired reset token, beside controls that must keep theirs: unexpired,
@@ -9,10 +7,7 @@ const NOW = new Date('2025-06-01T12:00:00Z');
  */
 export const cleanupTokensChaos: ChaosJob = {
   name: 'cleanup-tokens',
-  items: { full: 10_000, quick: 300 },
-  batchSize: 25,
-  now: NOW,
-  stepMs: 0,
+  ...DATABASE_JOB,
   async world(items) {
     return {
       env: {},

@@ -3,9 +3,8 @@ import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { BUCKET, startS3 } from '../../test/support/s3.js';
 import { RefusingProxy } from '../proxy.js';
 import type { ChaosJob } from '../types.js';
-import { countsOf, seedUsers, tally } from './support.js';
+import { countsOf, NOW, seedUsers, tally } from './support.js';
 
-const NOW = new Date('2025-06-01T12:00:00Z');
 const TASKS_PER_USER = 200;
 
 /**

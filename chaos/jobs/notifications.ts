@@ -1,9 +1,7 @@
 import webpush from 'web-push';
 import { PushService, type Answer } from '../../test/support/pushService.js';
 import type { ChaosJob } from '../types.js';
-import { countsOf, tally } from './support.js';
-
-const NOW = new Date('2025-06-01T12:00:00Z');
+import { countsOf, NOW, tally } from './support.js';
 
 /** A third of the endpoints misbehave before they accept: 429 (Retry-After 1 s) twice, 500 twice, or one hang. */
 const FAULTS: Answer[][] = [

@@ -1,7 +1,5 @@
 import type { ChaosJob } from '../types.js';
-import { countsOf, seedUsers, tally } from './support.js';
-
-const NOW = new Date('2025-06-01T12:00:00Z');
+import { countsOf, DATABASE_JOB, NOW, seedUsers, tally } from './support.js';
 
 /**
  * `items` open tasks past due (minutes to days), with OVERDUE_NOTIFY on, beside controls that must
@@ -10,10 +8,7 @@ const NOW = new Date('2025-06-01T12:00:00Z');
  */
 export const overdueChaos: ChaosJob = {
   name: 'overdue',
-  items: { full: 10_000, quick: 300 },
-  batchSize: 25,
-  now: NOW,
-  stepMs: 0,
+  ...DATABASE_JOB,
   async world(items) {
     return {
       env: { OVERDUE_NOTIFY: 'true' },

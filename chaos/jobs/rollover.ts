@@ -1,7 +1,6 @@
 import type { ChaosJob } from '../types.js';
-import { countsOf, tally } from './support.js';
+import { countsOf, DATABASE_JOB, NOW, tally } from './support.js';
 
-const NOW = new Date('2025-06-01T12:00:00Z');
 const ZONES = 320;
 const THRESHOLD = 75;
 
@@ -19,10 +18,7 @@ const INDEX = `split_part(split_part(u.email, '@', 1), '-', 2)::int`;
  */
 export const rolloverChaos: ChaosJob = {
   name: 'rollover',
-  items: { full: 10_000, quick: 300 },
-  batchSize: 25,
-  now: NOW,
-  stepMs: 0,
+  ...DATABASE_JOB,
   async world(items) {
     return {
       env: { STREAK_THRESHOLD: String(THRESHOLD) },

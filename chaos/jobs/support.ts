@@ -28,3 +28,12 @@ export const tally = (counts: Omit<Counts, 'lost' | 'halfWritten' | 'wrong'> & P
   wrong: 0,
   ...counts,
 });
+
+/** The first `--now` of every scenario. */
+export const NOW = new Date('2025-06-01T12:00:00Z');
+
+/**
+ * What the jobs that only touch the database share: 10,000 items (300 with `--quick`), batches of
+ * 25 so a run is many transactions, and a clock that stays put between reruns (no lease to wait out).
+ */
+export const DATABASE_JOB = { items: { full: 10_000, quick: 300 }, batchSize: 25, now: NOW, stepMs: 0 };
