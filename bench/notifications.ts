@@ -1,14 +1,36 @@
 import https from 'node:https';
 import fs from 'node:fs';
+import type { Knex } from 'knex';
 import webpush from 'web-push';
 import { DEFAULT_NOTIFICATIONS_OPTIONS } from '../src/jobs/notifications/policy.js';
 import { pushPayload } from '../src/jobs/notifications/payload.js';
-import { PushService } from '../test/support/pushService.js';
+import { PushService, type TestSubscription } from '../test/support/pushService.js';
 import { bullmqVariant, DeliveryCheck, pgBossVariant } from './queues/compare.js';
 import { time, timeCli, timing, type Benchmark } from './support.js';
 
 const NOW = '2025-06-01T12:00:00Z';
 const NAIVE_SAMPLE = 2_000;
+
+/** One user per subscription, each with one pending reminder notification due at `now`. */
+export async function seedPendingPushes(
+  knex: Knex,
+  subscriptions: readonly TestSubscription[],
+  now: string | Date,
+): Promise<void> {
+  await knex.raw(
+    `WITH input AS (SELECT * FROM json_to_recordset(:subs::json) AS s (name text, endpoint text, p256dh text, auth text)),
+          users AS (INSERT INTO users (email) SELECT 'push-' || name || '@example.test' FROM input RETURNING id, email)
+     INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)
+     SELECT u.id, i.endpoint, i.p256dh, i.auth FROM input i JOIN users u ON u.email = 'push-' || i.name || '@example.test'`,
+    { subs: JSON.stringify(subscriptions) },
+  );
+  await knex.raw(
+    `INSERT INTO notifications (user_id, title, body, url, source, run_after, created_at)
+     SELECT user_id, 'Reminder: pay rent', 'Due Sun 01 Jun 2025, 14:00 (Europe/Berlin)', '/tasks/' || id, 'reminder', :now, :now
+       FROM push_subscriptions`,
+    { now },
+  );
+}
 
 /**
  * `rows` pending notifications to `rows` subscriptions (one per user) on the local HTTPS push
@@ -31,21 +53,7 @@ export const notificationsBench: Benchmark = {
     const subscriptions = Array.from({ length: rows }, (_, i) => push.subscribe(`s${i}`));
     const deliveries = new DeliveryCheck(push);
     try {
-      const copy = await server.seeded(async (knex) => {
-        await knex.raw(
-          `WITH input AS (SELECT * FROM json_to_recordset(:subs::json) AS s (endpoint text, p256dh text, auth text)),
-                users AS (INSERT INTO users (email) SELECT 'bench-' || endpoint || '@example.test' FROM input RETURNING id, email)
-           INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)
-           SELECT u.id, i.endpoint, i.p256dh, i.auth FROM input i JOIN users u ON u.email = 'bench-' || i.endpoint || '@example.test'`,
-          { subs: JSON.stringify(subscriptions) },
-        );
-        await knex.raw(
-          `INSERT INTO notifications (user_id, title, body, url, source, run_after, created_at)
-           SELECT user_id, 'Reminder: pay rent', 'Due Sun 01 Jun 2025, 14:00 (Europe/Berlin)', '/tasks/' || id, 'reminder', :now, :now
-             FROM push_subscriptions`,
-          { now: NOW },
-        );
-      });
+      const copy = await server.seeded((knex) => seedPendingPushes(knex, subscriptions, NOW));
 
       const job = await copy();
       await job.knex.destroy();

@@ -10,9 +10,11 @@ const YESTERDAY = `((:now::timestamptz AT TIME ZONE u.timezone)::date - 1)`;
 
 /**
  * `rows` users spread over 320 zones, each due for local yesterday, with a plan of 10 tasks for it
- * (7 done) and a routine of 5 (3 done): every user changes (score, streak, routine reset).
+ * (`planDone` of them done, 7 unless an SQL expression over the user `u` says otherwise) and a
+ * routine of 5 (3 done): every user changes (score, streak, routine reset). Emails are
+ * `bench-<i>@example.test`, `i` counting from 1.
  */
-export async function seedRollover(knex: Knex, rows: number): Promise<void> {
+export async function seedRollover(knex: Knex, rows: number, planDone = '7'): Promise<void> {
   await knex.raw(
     `WITH zones AS (
        SELECT array_agg(name ORDER BY name) AS names FROM (
@@ -26,7 +28,7 @@ export async function seedRollover(knex: Knex, rows: number): Promise<void> {
   await knex.raw(`INSERT INTO daily_plans (user_id, plan_date) SELECT u.id, ${YESTERDAY} FROM users u`, { now: NOW });
   await knex.raw(
     `INSERT INTO tasks (user_id, title, completed, completed_at)
-     SELECT u.id, 'Task ' || n, n <= 7, CASE WHEN n <= 7 THEN (${YESTERDAY} + time '12:00') AT TIME ZONE u.timezone END
+     SELECT u.id, 'Task ' || n, n <= ${planDone}, CASE WHEN n <= ${planDone} THEN (${YESTERDAY} + time '12:00') AT TIME ZONE u.timezone END
        FROM users u, generate_series(1, 10) n`,
     { now: NOW },
   );

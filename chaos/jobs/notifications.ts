@@ -1,4 +1,5 @@
 import webpush from 'web-push';
+import { seedPendingPushes } from '../../bench/notifications.js';
 import { PushService, type Answer } from '../../test/support/pushService.js';
 import type { ChaosJob } from '../types.js';
 import { countsOf, NOW, tally } from './support.js';
@@ -45,21 +46,7 @@ export const notificationsChaos: ChaosJob = {
         VAPID_SUBJECT: vapid.subject,
         NODE_EXTRA_CA_CERTS: push.caFile,
       },
-      async seed(knex) {
-        await knex.raw(
-          `WITH input AS (SELECT * FROM json_to_recordset(:subs::json) AS s (name text, endpoint text, p256dh text, auth text)),
-                users AS (INSERT INTO users (email) SELECT 'chaos-' || name || '@example.test' FROM input RETURNING id, email)
-           INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)
-           SELECT u.id, i.endpoint, i.p256dh, i.auth FROM input i JOIN users u ON u.email = 'chaos-' || i.name || '@example.test'`,
-          { subs: JSON.stringify(subscriptions) },
-        );
-        await knex.raw(
-          `INSERT INTO notifications (user_id, title, body, url, source, run_after, created_at)
-           SELECT user_id, 'Reminder: pay rent', 'Due Sun 01 Jun 2025, 14:00 (Europe/Berlin)', '/tasks/' || id, 'reminder', :now, :now
-             FROM push_subscriptions`,
-          { now: NOW },
-        );
-      },
+      seed: (knex) => seedPendingPushes(knex, subscriptions, NOW),
       async check(knex) {
         const accepted = new Map<string, number>();
         for (const message of push.received)

@@ -1,7 +1,7 @@
+import { seedRollover } from '../../bench/rollover.js';
 import type { ChaosJob } from '../types.js';
 import { countsOf, DATABASE_JOB, NOW, tally } from './support.js';
 
-const ZONES = 320;
 const THRESHOLD = 75;
 
 // A user's local yesterday at the run's now: the one day every user is due to close.
@@ -22,34 +22,7 @@ export const rolloverChaos: ChaosJob = {
   async world(items) {
     return {
       env: { STREAK_THRESHOLD: String(THRESHOLD) },
-      async seed(knex) {
-        await knex.raw(
-          `WITH zones AS (
-             SELECT array_agg(name ORDER BY name) AS names FROM (
-               SELECT name FROM pg_timezone_names WHERE name ~ '^(Africa|America|Asia|Atlantic|Australia|Europe|Indian|Pacific)/'
-               ORDER BY name LIMIT :zones) z)
-           INSERT INTO users (email, timezone) SELECT 'chaos-' || i || '@example.test', zones.names[1 + i % :zones] FROM generate_series(1, :items) i, zones`,
-          { items, zones: ZONES },
-        );
-        await knex.raw(`UPDATE users u SET last_rollover_date = ${YESTERDAY} - 1`, { now: NOW });
-        await knex.raw(`INSERT INTO daily_plans (user_id, plan_date) SELECT u.id, ${YESTERDAY} FROM users u`, { now: NOW });
-        await knex.raw(
-          `INSERT INTO tasks (user_id, title, completed, completed_at)
-           SELECT u.id, 'Task ' || n, n <= 4 + ${INDEX} % 7, CASE WHEN n <= 4 + ${INDEX} % 7 THEN (${YESTERDAY} + time '12:00') AT TIME ZONE u.timezone END
-             FROM users u, generate_series(1, 10) n`,
-          { now: NOW },
-        );
-        await knex.raw(
-          `INSERT INTO daily_plan_tasks (plan_id, task_id) SELECT p.id, t.id FROM daily_plans p JOIN tasks t ON t.user_id = p.user_id`,
-        );
-        await knex.raw(`INSERT INTO daily_routines (user_id, title) SELECT id, 'Morning' FROM users`);
-        await knex.raw(
-          `INSERT INTO routine_tasks (routine_id, user_id, title, completed, completed_at, position)
-           SELECT r.id, u.id, 'Step ' || n, n <= 3, CASE WHEN n <= 3 THEN (${YESTERDAY} + time '08:00') AT TIME ZONE u.timezone END, n
-             FROM daily_routines r JOIN users u ON u.id = r.user_id, generate_series(1, 5) n`,
-          { now: NOW },
-        );
-      },
+      seed: (knex) => seedRollover(knex, items, `4 + ${INDEX} % 7`),
       async check(knex) {
         const c = await countsOf(
           knex,
