@@ -13,7 +13,7 @@ export interface TestDatabase {
 /** A new database: a copy of the migrated template, or an empty one (`{ migrated: false }`). */
 export async function createTestDatabase({ migrated = true } = {}): Promise<TestDatabase & { drop(): Promise<void> }> {
   const adminUrl = inject('adminUrl');
-  const name = `pj_test_${randomBytes(6).toString('hex')}`;
+  const name = `${inject('testDatabasePrefix')}${randomBytes(6).toString('hex')}`;
   const admin = createKnex(adminUrl, 'planner-jobs:test');
   try {
     await admin.raw(`CREATE DATABASE ${name}${migrated ? ` TEMPLATE ${inject('templateDatabase')}` : ''}`);

@@ -12,6 +12,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     adminUrl: string;
     templateDatabase: string;
+    /** Prefix of every test database of this run: `pj_test_<run id>_`. */
+    testDatabasePrefix: string;
   }
 }
 
@@ -31,7 +33,10 @@ export default async function setup(project: TestProject) {
     server = await startEmbedded(dataDir, log);
     adminUrl = server.url;
   }
-  const templateDatabase = `pj_template_${randomBytes(4).toString('hex')}`;
+  // Every database this suite makes carries its run id, so suites sharing one server (TEST_DATABASE_URL)
+  // clean up only their own.
+  const runId = randomBytes(4).toString('hex');
+  const templateDatabase = `pj_template_${runId}`;
   const admin = createKnex(adminUrl, 'planner-jobs:test-setup');
   await admin.raw(`CREATE DATABASE ${templateDatabase}`);
   const template = createKnex(databaseUrl(adminUrl, templateDatabase), 'planner-jobs:test-setup');
@@ -40,11 +45,12 @@ export default async function setup(project: TestProject) {
 
   project.provide('adminUrl', adminUrl);
   project.provide('templateDatabase', templateDatabase);
+  project.provide('testDatabasePrefix', `pj_test_${runId}_`);
 
   return async () => {
     const leftovers = await admin.raw<{ rows: { datname: string }[] }>(
-      "SELECT datname FROM pg_database WHERE datname LIKE 'pj\\_test\\_%' OR datname = ?",
-      [templateDatabase],
+      "SELECT datname FROM pg_database WHERE starts_with(datname, ?) OR datname = ?",
+      [`pj_test_${runId}_`, templateDatabase],
     );
     for (const { datname } of leftovers.rows) await admin.raw(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
     await admin.destroy();
