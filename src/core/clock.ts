@@ -24,7 +24,7 @@ const MAX_OFFSET_MINUTES = 14 * 60;
  * Parses `--now`: an ISO 8601 instant that names its offset (`Z` or `±hh:mm`, at most ±14:00), so a
  * replay means one moment everywhere, in the years 0001 to 9999 both as written and in UTC (ISO
  * 8601's four-digit years, the calendar PostgreSQL's timestamptz and the jobs' dates handle; no
- * expanded `±YYYYYY` form). Anything else is bad usage: throws ExitError 64.
+ * expanded `±YYYYYY` form). Anything else is bad usage: throws ExitError 64 (commander quotes the value).
  */
 export function parseNow(value: string): Date {
   const text = value.trim();
@@ -42,7 +42,7 @@ export function parseNow(value: string): Date {
     utcYear > 9999
   ) {
     throw usageError(
-      `--now expects an ISO 8601 instant with an offset (Z, or ±hh:mm up to ±14:00) in the years 0001 to 9999, like 2025-03-08T05:30:00Z (got ${JSON.stringify(value)})`,
+      `--now expects an ISO 8601 instant with an offset (Z, or ±hh:mm up to ±14:00) in the years 0001 to 9999, like 2025-03-08T05:30:00Z`,
     );
   }
   return parsed.toJSDate();

@@ -84,9 +84,14 @@ function vapidKeyProblems(publicKey: string, privateKey: string): string[] {
   const publicBytes = decodeBase64Url(publicKey);
   const privateBytes = decodeBase64Url(privateKey);
   const publicOk = publicBytes?.length === 65 && publicBytes[0] === 0x04;
-  if (!publicOk) problems.push('VAPID_PUBLIC_KEY must be a P-256 public key in URL-safe base64 (65 bytes; `planner-jobs vapid-keys` prints one)');
+  if (!publicOk)
+    problems.push(
+      'VAPID_PUBLIC_KEY must be a P-256 public key in URL-safe base64 (65 bytes; `planner-jobs vapid-keys` prints one)',
+    );
   if (privateBytes?.length !== 32) {
-    problems.push('VAPID_PRIVATE_KEY must be a P-256 private key in URL-safe base64 (32 bytes; `planner-jobs vapid-keys` prints one)');
+    problems.push(
+      'VAPID_PRIVATE_KEY must be a P-256 private key in URL-safe base64 (32 bytes; `planner-jobs vapid-keys` prints one)',
+    );
     return problems;
   }
   const ecdh = createECDH('prime256v1');
@@ -96,7 +101,8 @@ function vapidKeyProblems(publicKey: string, privateKey: string): string[] {
     problems.push('VAPID_PRIVATE_KEY is not a valid P-256 private key');
     return problems;
   }
-  if (publicOk && !ecdh.getPublicKey().equals(publicBytes)) problems.push('VAPID_PUBLIC_KEY is not the public half of VAPID_PRIVATE_KEY');
+  if (publicOk && !ecdh.getPublicKey().equals(publicBytes))
+    problems.push('VAPID_PUBLIC_KEY is not the public half of VAPID_PRIVATE_KEY');
   return problems;
 }
 
@@ -138,7 +144,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
       return undefined;
     }
     if (parsed.username || parsed.password) {
-      problems.push(`${name} must not carry user:password@ (fetch refuses it); put the secret in the URL's path or token instead`);
+      problems.push(
+        `${name} must not carry user:password@ (fetch refuses it); put the secret in the URL's path or token instead`,
+      );
       return undefined;
     }
     return value;
@@ -147,7 +155,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
   const databaseUrl = () => {
     if (env.DATABASE_URL === undefined) return undefined;
     const value = env.DATABASE_URL.trim();
-    const problem = value === '' ? 'DATABASE_URL is set but empty; unset it for the embedded PostgreSQL' : databaseUrlProblem(value);
+    const problem =
+      value === '' ? 'DATABASE_URL is set but empty; unset it for the embedded PostgreSQL' : databaseUrlProblem(value);
     if (problem) problems.push(problem);
     return problem ? undefined : value;
   };

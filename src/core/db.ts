@@ -67,7 +67,9 @@ export async function openDatabase(config: Config, log: Logger, applicationName:
  * (3D000) or a refused sslmode surface here too, classified by errors.classify.
  */
 async function probeAccess(knex: Knex): Promise<void> {
-  const { rows } = await knex.raw<{ rows: { role: string; database: string; schema: string | null; migrations_readable: boolean | null }[] }>(
+  const { rows } = await knex.raw<{
+    rows: { role: string; database: string; schema: string | null; migrations_readable: boolean | null }[];
+  }>(
     `select current_user as role, current_database() as database, current_schema() as schema,
             has_table_privilege(to_regclass('knex_migrations'), 'SELECT') as migrations_readable`,
   );

@@ -25,7 +25,16 @@ export const configError = (message: string, cause?: unknown) => new ExitError(E
 export const unavailableError = (message: string, cause?: unknown) => new ExitError(ExitCode.unavailable, message, { cause });
 
 // Node socket errors that mean "the server is not there right now".
-const UNREACHABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+const UNREACHABLE_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
 // TLS verification failures (OpenSSL's codes as Node reports them): the server answers, but not with a
 // certificate this configuration (sslmode, sslrootcert) accepts.
 const TLS_REFUSALS = new Set([
@@ -44,8 +53,14 @@ const SSL_UNSUPPORTED = 'The server does not support SSL connections';
 type Cause = { exitCode: ExitCode; explain: (detail: string) => string };
 
 const unreachable: Cause = { exitCode: ExitCode.unavailable, explain: (d) => `cannot reach the database: ${d}; try again later` };
-const refusedCredentials: Cause = { exitCode: ExitCode.config, explain: (d) => `the database refused DATABASE_URL's credentials: ${d}` };
-const unknownDatabase: Cause = { exitCode: ExitCode.config, explain: (d) => `DATABASE_URL names a database the server does not have: ${d}` };
+const refusedCredentials: Cause = {
+  exitCode: ExitCode.config,
+  explain: (d) => `the database refused DATABASE_URL's credentials: ${d}`,
+};
+const unknownDatabase: Cause = {
+  exitCode: ExitCode.config,
+  explain: (d) => `DATABASE_URL names a database the server does not have: ${d}`,
+};
 const missingPrivilege: Cause = {
   exitCode: ExitCode.config,
   explain: (d) => `DATABASE_URL's role lacks a privilege the jobs need: ${d}; grant it, or use the role that owns the schema`,
@@ -73,7 +88,8 @@ function causeOf(err: Error): Cause | undefined {
   if (err.message === SSL_UNSUPPORTED) return refusedTls;
   // Without a code: knex's pool timed out, or pg lost its connection mid-query.
   if (err.name === 'KnexTimeoutError') return unreachable;
-  if (/Connection terminated|connection is closed|Client has encountered a connection error/i.test(err.message)) return unreachable;
+  if (/Connection terminated|connection is closed|Client has encountered a connection error/i.test(err.message))
+    return unreachable;
   if (err instanceof AggregateError) {
     for (const inner of err.errors) {
       const cause = inner instanceof Error ? causeOf(inner) : undefined;

@@ -25,7 +25,12 @@ const DEBUG_LEVELS = ['debug', 'trace'];
 
 /** Drops the stacks of an error, its causes and its aggregated errors: a stack helps a developer, not an operator. */
 function withoutStacks(serialized: SerializedError): SerializedError {
-  const { stack: _stack, cause, aggregateErrors, ...rest } = serialized as SerializedError & {
+  const {
+    stack: _stack,
+    cause,
+    aggregateErrors,
+    ...rest
+  } = serialized as SerializedError & {
     cause?: SerializedError;
     aggregateErrors?: SerializedError[];
   };

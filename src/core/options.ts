@@ -17,7 +17,8 @@ const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
  * crontab(5)): any control character, a newline above all, is bad usage (exit 64).
  */
 export const lineSafe = (name: string) => (value: string) => {
-  if (CONTROL_CHARACTER.test(value)) throw new InvalidArgumentError(`${name} must not contain a newline or other control character.`);
+  if (CONTROL_CHARACTER.test(value))
+    throw new InvalidArgumentError(`${name} must not contain a newline or other control character.`);
   return value;
 };
 

@@ -3,9 +3,20 @@ import { jobEnvName, type JobName } from './catalog.js';
 import type { Config } from './config.js';
 import { configError } from './errors.js';
 
-// The macros Debian's cron and Kubernetes (robfig/cron) both read, spelled as both compare them:
-// lower case, exactly. @reboot is not a schedule; @every is Kubernetes' alone.
-const MACROS = ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly'];
+// The macros Debian's cron and Kubernetes (robfig/cron) both read, spelled as both compare them
+// (lower case, exactly), with the fields they stand for. @reboot is not a schedule; @every is
+// Kubernetes' alone.
+const MACROS = new Map(
+  Object.entries({
+    '@yearly': '0 0 1 1 *',
+    '@annually': '0 0 1 1 *',
+    '@monthly': '0 0 1 * *',
+    '@weekly': '0 0 * * 0',
+    '@daily': '0 0 * * *',
+    '@midnight': '0 0 * * *',
+    '@hourly': '0 * * * *',
+  }),
+);
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
 // The longest gap is measured over the fires that follow a fixed instant (a Wednesday, so a
@@ -56,12 +67,15 @@ function valueOf(token: string, field: Field): number {
 function checkField(text: string, field: Field): void {
   for (const item of text.split(',')) {
     const match = ITEM.exec(item);
-    if (!match) throw new Error(`"${item}" is not a ${field.name}: use numbers, ranges (N-M), steps (*/S, N-M/S) and lists (A,B)`);
+    if (!match)
+      throw new Error(`"${item}" is not a ${field.name}: use numbers, ranges (N-M), steps (*/S, N-M/S) and lists (A,B)`);
     const [, star, from, to, step] = match;
     if (step !== undefined && Number(step) < 1) throw new Error(`step "/${step}" must be 1 or more`);
     if (star) continue;
     if (step !== undefined && to === undefined) {
-      throw new Error(`"${item}": write ${from}-${field.max}/${step} (cron reads ${from}/${step} as ${from} alone, Kubernetes as ${from}-${field.max}/${step})`);
+      throw new Error(
+        `"${item}": write ${from}-${field.max}/${step} (cron reads ${from}/${step} as ${from} alone, Kubernetes as ${from}-${field.max}/${step})`,
+      );
     }
     const start = valueOf(from, field);
     if (to !== undefined && start > valueOf(to, field)) throw new Error(`range "${from}-${to}" runs backwards`);
@@ -82,14 +96,18 @@ export interface Schedule {
  */
 export function parseCron(expression: string): Schedule {
   const fields = expression.trim().split(/[ \t]+/);
-  const isMacro = fields.length === 1 && MACROS.includes(fields[0]);
-  if (!isMacro) {
-    if (fields[0].startsWith('@')) throw new Error(`"${fields.join(' ')}" is not one of the macros cron and Kubernetes both read (${MACROS.join(', ')})`);
+  const macro = fields.length === 1 ? MACROS.get(fields[0]) : undefined;
+  if (!macro) {
+    if (fields[0].startsWith('@')) {
+      throw new Error(
+        `"${fields.join(' ')}" is not one of the macros cron and Kubernetes both read (${[...MACROS.keys()].join(', ')})`,
+      );
+    }
     if (fields.length !== 5) throw new Error(`expected 5 fields (minute hour day month weekday), got ${fields.length}`);
     fields.forEach((field, index) => checkField(field, FIELDS[index]));
   }
   // In the process's zone, as cron reads a crontab (Kubernetes pins Etc/UTC); only DST shifts a gap.
-  const fires = CronExpressionParser.parse(expression, { currentDate: REFERENCE });
+  const fires = CronExpressionParser.parse(macro ?? expression, { currentDate: REFERENCE });
   let previous = fires.next().toDate().getTime();
   let periodMs = 0;
   for (let i = 0; i < MAX_FIRES && previous - REFERENCE.getTime() < YEAR_MS; i++) {
@@ -113,7 +131,9 @@ export function jobSchedules(config: Config): Record<JobName, Schedule> {
         return [job, parseCron(settings.schedule)];
       } catch (err) {
         const variable = `JOB_${jobEnvName(job as JobName)}_SCHEDULE`;
-        problems.push(`${variable} is not a valid cron expression (${JSON.stringify(settings.schedule)}: ${(err as Error).message})`);
+        problems.push(
+          `${variable} is not a valid cron expression (${JSON.stringify(settings.schedule)}: ${(err as Error).message})`,
+        );
         return [job, undefined];
       }
     }),
