@@ -38,11 +38,20 @@ const COMMANDS = [
   registerExport,
 ];
 
-function buildProgram(io: Io): Command {
+/** One line, said once: control characters (a newline above all) inside a message are shown escaped (`\\n`). */
+const oneLine = (text: string) => text.trimEnd().replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+
+/** The whole command line (commands, options, parsers), writing its help and usage errors to `io`. */
+export function buildProgram(io: Pick<Io, 'stdout' | 'stderr'>): Command {
   const program = new Command('planner-jobs')
     .description('Background jobs of the planner: run one per invocation, from cron, Kubernetes or by hand.')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      // commander quotes the refused value back; a newline in it must not split the message's line.
+      outputError: (s, write) => write(`${oneLine(s)}\n`),
+    })
     .showHelpAfterError('(run `planner-jobs --help` for usage)')
     .allowExcessArguments(false);
   for (const option of globalOptions()) program.addOption(option);
@@ -58,15 +67,26 @@ export async function main(argv: string[], io: Io): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return invocation.exitCode ?? ExitCode.ok;
   } catch (err) {
+    // The --json summary of a run that never started: the same message and exit code as stderr's line.
+    const printJsonFailure = (message: string, exitCode: ExitCode) => {
+      if (argv.includes('--json'))
+        io.stdout.write(`${JSON.stringify({ status: 'failed', error: message, exit_code: exitCode })}\n`);
+    };
     if (err instanceof CommanderError) {
-      return ['commander.helpDisplayed', 'commander.version'].includes(err.code) ? ExitCode.ok : ExitCode.usage;
+      if (['commander.helpDisplayed', 'commander.version'].includes(err.code)) return ExitCode.ok;
+      // commander has printed its line (outputError, above); the summary repeats it without its "error: ".
+      printJsonFailure(oneLine(redactSecrets(err.message)).replace(/^error: /, ''), ExitCode.usage);
+      return ExitCode.usage;
     }
     const failure = classify(err);
-    const message = redactSecrets(failure.message);
-    if (invocation.session) invocation.session.log.error({ err: failure.cause ?? failure }, message);
+    const message = oneLine(redactSecrets(failure.message));
+    const log = invocation.session?.log;
+    // A bug (exit 1) also gets a log record with its stack; an expected fault (64, 75, 78) is only the
+    // line below, and its stack a debug record (LOG_LEVEL=debug).
+    if (failure.exitCode === ExitCode.failed) log?.error({ err: failure.cause ?? failure }, message);
+    else log?.debug({ err: failure.cause ?? failure }, message);
     io.stderr.write(`planner-jobs: ${message}\n`);
-    if (argv.includes('--json'))
-      io.stdout.write(`${JSON.stringify({ status: 'failed', error: message, exit_code: failure.exitCode })}\n`);
+    printJsonFailure(message, failure.exitCode);
     return failure.exitCode;
   }
 }
@@ -86,6 +106,15 @@ export async function runCli(): Promise<void> {
   };
   // SIGHUP: the operator's terminal closed under a hand-started run; stop as cleanly as on SIGTERM.
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, onSignal);
+  // Node prints a library's warning (pg's note on sslmode) over a dozen lines; one line is enough,
+  // the whole text only at LOG_LEVEL=debug.
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => {
+    const text = ['debug', 'trace'].includes(process.env.LOG_LEVEL?.trim().toLowerCase() ?? '')
+      ? warning.stack
+      : warning.message.split('\n')[0];
+    process.stderr.write(`planner-jobs: ${warning.name}: ${text}\n`);
+  });
   // A reader that went away (`planner-jobs status | head`) is no reason to crash the run: the
   // run's record in job_runs and its exit code still tell what happened.
   for (const stream of [process.stdout, process.stderr]) {

@@ -3,6 +3,7 @@ import { JOB_NAMES, jobEnvName } from '../core/catalog.js';
 import { action } from '../core/commandKit.js';
 import type { Config } from '../core/config.js';
 import { ExitCode } from '../core/errors.js';
+import { lineSafe } from '../core/options.js';
 import { jobSchedules } from '../core/schedule.js';
 
 export interface CrontabOptions {
@@ -54,9 +55,9 @@ export const registerCrontab = (program: Command) =>
   program
     .command('crontab')
     .description('print crontab lines for every enabled job from the schedule variables')
-    .option('--env-file <path>', 'environment file each line loads', DEFAULTS.envFile)
-    .option('--log-dir <dir>', "append each job's output to <dir>/<job>.log (default: syslog via logger)")
-    .option('--bin <path>', 'the planner-jobs executable', DEFAULTS.bin)
+    .option('--env-file <path>', 'environment file each line loads', lineSafe('--env-file'), DEFAULTS.envFile)
+    .option('--log-dir <dir>', "append each job's output to <dir>/<job>.log (default: syslog via logger)", lineSafe('--log-dir'))
+    .option('--bin <path>', 'the planner-jobs executable', lineSafe('--bin'), DEFAULTS.bin)
     .action(
       action<CrontabOptions>(async (session, options) => {
         session.io.stdout.write(renderCrontab(session.config, options));

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { describeError, isUnavailable } from './errors.js';
+import { describeError, isRunFault } from './errors.js';
 import { tryJobLock } from './lock.js';
 import { redactSecrets } from './redact.js';
 import { query } from './sql.js';
@@ -181,7 +181,7 @@ async function applyNext(
     const failures = result.failures ?? [];
     return { claimed: result.done.length + skipped + failures.length, results: [result], failures };
   } catch (batchError) {
-    if (isUnavailable(batchError)) throw batchError;
+    if (isRunFault(batchError)) throw batchError;
     ctx.log.warn({ step: step.name, err: batchError }, `${step.name}: batch failed; claiming it again to find the bad item`);
     return undefined;
   }
@@ -198,7 +198,7 @@ async function applyBatch(
     const result = await trx.transaction((savepoint) => step.apply(savepoint, ctx, ids, rows));
     return { results: [result], failures: result.failures ?? [] };
   } catch (batchError) {
-    if (isUnavailable(batchError)) throw batchError;
+    if (isRunFault(batchError)) throw batchError;
     ctx.log.warn(
       { step: step.name, err: batchError, claimed: ids.length },
       `${step.name}: batch failed; retrying its ${ids.length} item(s) one by one`,
@@ -213,7 +213,7 @@ async function applyBatch(
       results.push(result);
       failures.push(...(result.failures ?? []));
     } catch (itemError) {
-      if (isUnavailable(itemError)) throw itemError;
+      if (isRunFault(itemError)) throw itemError;
       firstError ??= itemError;
       failures.push({ id, reason: redactSecrets(describeError(itemError)) });
     }

@@ -1,7 +1,10 @@
+import { createECDH } from 'node:crypto';
 import path from 'node:path';
 import { Duration } from 'luxon';
+import { parse as parseConnectionString } from 'pg-connection-string';
 import { JOBS, JOB_NAMES, jobEnvName, type JobName } from './catalog.js';
 import { configError } from './errors.js';
+import { rememberSecret } from './redact.js';
 
 export interface JobSettings {
   enabled: boolean;
@@ -37,6 +40,71 @@ export interface Config {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+// libpq's sslmode values, plus pg's own `no-verify`; anything else is a typo pg would silently read as "use TLS".
+const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
+
+/**
+ * What is wrong with DATABASE_URL, read by pg's own parser (pg-connection-string, the one the
+ * driver connects with), or undefined. The value is never quoted back: it holds a password.
+ * An unencoded `@` in the user or password is refused: RFC 3986 §3.2.1 forbids it, and libpq
+ * splits at the first `@` where pg splits at the last, so the two would reach different hosts.
+ */
+function databaseUrlProblem(value: string): string | undefined {
+  const scheme = /^(postgres|postgresql):\/\//i.exec(value);
+  if (!scheme) return 'DATABASE_URL must be a postgresql:// URL';
+  const authority = value.slice(scheme[0].length).split(/[/?#]/, 1)[0];
+  if (authority.split('@').length > 2) {
+    return 'DATABASE_URL has an unencoded "@" in its user or password; percent-encode it as %40';
+  }
+  let parsed: ReturnType<typeof parseConnectionString>;
+  try {
+    parsed = parseConnectionString(value);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    return code === 'ENOENT' || code === 'EACCES'
+      ? `DATABASE_URL names a certificate file (sslrootcert, sslcert or sslkey) that cannot be read (${code})`
+      : 'DATABASE_URL is not a valid postgresql:// URL';
+  }
+  rememberSecret(parsed.password);
+  const sslmode = parsed.sslmode;
+  if (sslmode !== undefined && !SSL_MODES.includes(String(sslmode))) {
+    return `DATABASE_URL's sslmode must be one of ${SSL_MODES.join(', ')}`;
+  }
+  return undefined;
+}
+
+const decodeBase64Url = (value: string) => (/^[A-Za-z0-9_-]+$/.test(value) ? Buffer.from(value, 'base64url') : undefined);
+
+/**
+ * What is wrong with a VAPID key pair (RFC 8292 §3.2: an uncompressed P-256 public key, 65 bytes,
+ * and its 32-byte private key, both URL-safe base64 without padding, as web-push expects them).
+ */
+function vapidKeyProblems(publicKey: string, privateKey: string): string[] {
+  const problems: string[] = [];
+  const publicBytes = decodeBase64Url(publicKey);
+  const privateBytes = decodeBase64Url(privateKey);
+  const publicOk = publicBytes?.length === 65 && publicBytes[0] === 0x04;
+  if (!publicOk)
+    problems.push(
+      'VAPID_PUBLIC_KEY must be a P-256 public key in URL-safe base64 (65 bytes; `planner-jobs vapid-keys` prints one)',
+    );
+  if (privateBytes?.length !== 32) {
+    problems.push(
+      'VAPID_PRIVATE_KEY must be a P-256 private key in URL-safe base64 (32 bytes; `planner-jobs vapid-keys` prints one)',
+    );
+    return problems;
+  }
+  const ecdh = createECDH('prime256v1');
+  try {
+    ecdh.setPrivateKey(privateBytes);
+  } catch {
+    problems.push('VAPID_PRIVATE_KEY is not a valid P-256 private key');
+    return problems;
+  }
+  if (publicOk && !ecdh.getPublicKey().equals(publicBytes))
+    problems.push('VAPID_PUBLIC_KEY is not the public half of VAPID_PRIVATE_KEY');
+  return problems;
+}
 
 /**
  * Reads and validates the whole environment once, before any work starts.
@@ -53,7 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     if (value === undefined) return fallback;
     if (['true', '1', 'yes', 'on'].includes(value)) return true;
     if (['false', '0', 'no', 'off'].includes(value)) return false;
-    problems.push(`${name} must be true or false (got "${env[name]}")`);
+    problems.push(`${name} must be true or false (got ${JSON.stringify(env[name])})`);
     return fallback;
   };
   const int = (name: string, fallback: number, min: number, max: number) => {
@@ -61,22 +129,36 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     if (value === undefined) return fallback;
     const n = Number(value);
     if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${value}")`);
+      problems.push(`${name} must be a whole number from ${min} to ${max} (got ${JSON.stringify(value)})`);
       return fallback;
     }
     return n;
   };
+  /** An http(s) URL as `fetch` takes it: fetch refuses a URL with `user:password@` (WHATWG Fetch, "new Request"). */
   const url = (name: string, protocols: string[]) => {
     const value = read(name);
     if (value === undefined) return undefined;
-    try {
-      const parsed = new URL(value);
-      if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
-      return value;
-    } catch {
+    const parsed = URL.canParse(value) ? new URL(value) : undefined;
+    if (!parsed || !protocols.includes(parsed.protocol)) {
       problems.push(`${name} must be a ${protocols.join(' or ')} URL`);
       return undefined;
     }
+    if (parsed.username || parsed.password) {
+      problems.push(
+        `${name} must not carry user:password@ (fetch refuses it); put the secret in the URL's path or token instead`,
+      );
+      return undefined;
+    }
+    return value;
+  };
+  // Set but blank is a mistake, not a request for the embedded database (which only an unset variable means).
+  const databaseUrl = () => {
+    if (env.DATABASE_URL === undefined) return undefined;
+    const value = env.DATABASE_URL.trim();
+    const problem =
+      value === '' ? 'DATABASE_URL is set but empty; unset it for the embedded PostgreSQL' : databaseUrlProblem(value);
+    if (problem) problems.push(problem);
+    return problem ? undefined : value;
   };
 
   const dataDir = path.resolve(cwd, read('PLANNER_DATA_DIR') ?? '.planner-jobs');
@@ -91,6 +173,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
   let vapid: Config['vapid'];
   if (vapidParts.every(Boolean)) {
     const [publicKey, privateKey, subject] = vapidParts as string[];
+    rememberSecret(privateKey);
+    problems.push(...vapidKeyProblems(publicKey, privateKey));
     if (!/^(mailto:|https:)/.test(subject)) problems.push('VAPID_SUBJECT must be a mailto: or https: URL');
     vapid = { publicKey, privateKey, subject };
   } else if (vapidParts.some(Boolean)) {
@@ -99,20 +183,20 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
 
   const bucket = read('S3_BUCKET');
   const storage = read('EXPORT_STORAGE') ?? (bucket ? 's3' : 'file');
-  if (storage !== 's3' && storage !== 'file') problems.push(`EXPORT_STORAGE must be s3 or file (got "${storage}")`);
+  if (storage !== 's3' && storage !== 'file') problems.push(`EXPORT_STORAGE must be s3 or file (got ${JSON.stringify(storage)})`);
   if (storage === 's3' && !bucket) problems.push('EXPORT_STORAGE=s3 needs S3_BUCKET');
 
   const lateness = read('REMINDER_MAX_LATENESS') ?? 'PT24H';
   const latenessMs = Duration.fromISO(lateness).toMillis();
   if (!Number.isFinite(latenessMs) || latenessMs <= 0) {
-    problems.push(`REMINDER_MAX_LATENESS must be a positive ISO 8601 duration like PT24H (got "${lateness}")`);
+    problems.push(`REMINDER_MAX_LATENESS must be a positive ISO 8601 duration like PT24H (got ${JSON.stringify(lateness)})`);
   }
 
   const logLevel = read('LOG_LEVEL')?.toLowerCase() ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
   const config: Config = {
-    databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    databaseUrl: databaseUrl(),
     dataDir,
     jobs,
     vapid,

@@ -3,9 +3,8 @@ import knexFactory, { type Knex } from 'knex';
 import { migrationSource } from '../../migrations/index.js';
 import type { Config } from './config.js';
 import { startEmbedded } from './embedded.js';
-import { classify, configError, isUnavailable, unavailableError } from './errors.js';
+import { classify, configError } from './errors.js';
 import type { Logger } from './logger.js';
-import { redactSecrets } from './redact.js';
 
 export interface Database {
   knex: Knex;
@@ -20,8 +19,14 @@ export interface Database {
  * pool is safe behind PgBouncer in transaction mode.
  */
 export function createKnex(url: string, applicationName: string, log?: Logger): Knex {
-  // knex prints its own warnings with console.log; they belong in the log (stderr), never on stdout.
-  const forward = (level: 'warn' | 'error' | 'debug') => (message: unknown) => log?.[level]({ knex: String(message) }, 'knex');
+  // knex prints its own warnings with console.log; they belong in the log (stderr), never on stdout,
+  // as one line. A failed connection attempt (stack included) is only a debug record: the run's own
+  // error, classified, says it once.
+  const forward = (level: 'warn' | 'error' | 'debug') => (message: unknown) => {
+    const text = String(message);
+    if (level === 'debug' || text.startsWith('Acquire connection error')) log?.debug({ knex: text }, 'knex');
+    else log?.[level]({ knex: text.split('\n')[0] }, 'knex');
+  };
   return knexFactory({
     log: { warn: forward('warn'), error: forward('error'), deprecate: forward('warn'), debug: forward('debug') },
     client: 'pg',
@@ -45,14 +50,40 @@ export async function openDatabase(config: Config, log: Logger, applicationName:
     await server?.release();
   };
   try {
-    await knex.raw('select 1');
+    await probeAccess(knex);
     if (embedded) await migrateLatest(knex, log);
   } catch (err) {
     await close().catch(() => undefined);
-    if (isUnavailable(err)) throw unavailableError(`cannot reach the database: ${redactSecrets(classify(err).message)}`, err);
-    throw err;
+    throw classify(err);
   }
   return { knex, embedded, close };
+}
+
+/**
+ * Connects once and checks that the role can use the schema, before anything is claimed or
+ * recorded: a role without USAGE on any schema of its search_path (PostgreSQL: such schemas are
+ * skipped, so current_schema() is null), or without SELECT on knex_migrations, is exit 78 here
+ * rather than a failed job_runs row later. A refused login (SQLSTATE 28xxx), an unknown database
+ * (3D000) or a refused sslmode surface here too, classified by errors.classify.
+ */
+async function probeAccess(knex: Knex): Promise<void> {
+  const { rows } = await knex.raw<{
+    rows: { role: string; database: string; schema: string | null; migrations_readable: boolean | null }[];
+  }>(
+    `select current_user as role, current_database() as database, current_schema() as schema,
+            has_table_privilege(to_regclass('knex_migrations'), 'SELECT') as migrations_readable`,
+  );
+  const { role, database, schema, migrations_readable: migrationsReadable } = rows[0];
+  if (schema === null) {
+    throw configError(
+      `DATABASE_URL's role "${role}" may not use any schema of its search_path in database "${database}" (no USAGE privilege); grant it, e.g. GRANT USAGE ON SCHEMA public TO "${role}"`,
+    );
+  }
+  if (migrationsReadable === false) {
+    throw configError(
+      `DATABASE_URL's role "${role}" may not read the tables of schema "${schema}" in database "${database}" (no SELECT on knex_migrations); grant the jobs' role its privileges`,
+    );
+  }
 }
 
 export async function migrateLatest(knex: Knex, log: Logger): Promise<string[]> {

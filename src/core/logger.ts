@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino, stdSerializers, type Logger } from 'pino';
 import type prettyFactory from 'pino-pretty';
+import { isRunFault } from './errors.js';
 import { REDACT_PATHS, redactSecrets } from './redact.js';
 
 export type { Logger };
@@ -18,11 +19,37 @@ export interface LoggerOptions {
   around?: (write: () => void) => void;
 }
 
-const redactedError = (err: Error) => {
+type SerializedError = ReturnType<typeof stdSerializers.err>;
+
+const DEBUG_LEVELS = ['debug', 'trace'];
+
+/** Drops the stacks of an error, its causes and its aggregated errors: a stack helps a developer, not an operator. */
+function withoutStacks(serialized: SerializedError): SerializedError {
+  const {
+    stack: _stack,
+    cause,
+    aggregateErrors,
+    ...rest
+  } = serialized as SerializedError & {
+    cause?: SerializedError;
+    aggregateErrors?: SerializedError[];
+  };
+  const stripped: Record<string, unknown> = rest;
+  if (cause && typeof cause === 'object') stripped.cause = withoutStacks(cause);
+  if (aggregateErrors) stripped.aggregateErrors = aggregateErrors.map(withoutStacks);
+  return stripped as SerializedError;
+}
+
+/**
+ * The `err` serializer: secrets masked; no stack for an expected error (usage, configuration,
+ * availability: exit 64, 78, 75) unless the level is debug or trace, so such a fault is one plain
+ * record; a bug (exit 1) keeps its stack.
+ */
+const errorSerializer = (level: string) => (err: Error) => {
   const serialized = stdSerializers.err(err);
   serialized.message = redactSecrets(serialized.message ?? '');
   if (serialized.stack) serialized.stack = redactSecrets(serialized.stack);
-  return serialized;
+  return isRunFault(err) && !DEBUG_LEVELS.includes(level) ? withoutStacks(serialized) : serialized;
 };
 
 export function createLogger(options: LoggerOptions): Logger {
@@ -45,7 +72,7 @@ export function createLogger(options: LoggerOptions): Logger {
       level: options.level,
       base: undefined,
       redact: { paths: REDACT_PATHS, censor: '***' },
-      serializers: { err: redactedError, error: redactedError },
+      serializers: { err: errorSerializer(options.level), error: errorSerializer(options.level) },
       hooks: {
         logMethod(args, method) {
           method.apply(

@@ -9,6 +9,19 @@ export const positiveInt = (name: string, max: number) => (value: string) => {
   return n;
 };
 
+// C0 controls and DEL: a newline would end a line of the file the value is written into.
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/**
+ * An option parser for a value written into a line another program reads (a crontab line,
+ * crontab(5)): any control character, a newline above all, is bad usage (exit 64).
+ */
+export const lineSafe = (name: string) => (value: string) => {
+  if (CONTROL_CHARACTER.test(value))
+    throw new InvalidArgumentError(`${name} must not contain a newline or other control character.`);
+  return value;
+};
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** An option parser for a uuid (returned in lower case); `refusal` says what the option wanted. */
