@@ -299,7 +299,7 @@ describe.skipIf(!PROMTOOL)(
 function pushRun(instance: string, counts: Record<string, number>, minutes: number) {
   return Object.fromEntries(
     Object.entries(counts).map(([counter, n]) => [
-      `planner_jobs_last_run_count${labels('notifications', instance, `,counter="push_${counter}"`)}`,
+      `planner_jobs_last_run_items${labels('notifications', instance, `,counter="push_${counter}"`)}`,
       `${n}x${minutes}`,
     ]),
   );
@@ -347,8 +347,8 @@ describe.skipIf(!PROMTOOL)(
 
 describe.skipIf(!PROMTOOL)('alert PlannerExportsFailing: an export failed for good within the last hour', () => {
   const series = {
-    [`planner_jobs_last_run_count${labels('exports', 'failed', ',counter="failed_for_good"')}`]: '0x10 1 0x100',
-    [`planner_jobs_last_run_count${labels('exports', 'fine', ',counter="failed_for_good"')}`]: '0x110',
+    [`planner_jobs_last_run_items${labels('exports', 'failed', ',counter="failed_for_good"')}`]: '0x10 1 0x100',
+    [`planner_jobs_last_run_items${labels('exports', 'fine', ',counter="failed_for_good"')}`]: '0x110',
   };
   const failedAt = { alert: 'PlannerExportsFailing', job: 'exports', step: 60, series } as const;
   it(

@@ -147,7 +147,7 @@ export function buildDashboard(): dashboard.Dashboard {
         .unit('short')
         .span(8)
         .height(8)
-        .withTarget(query(`planner_jobs_last_run_count{${queueScope('notifications')},counter=~"push_.*"}`, '{{counter}}')),
+        .withTarget(query(`planner_jobs_last_run_items{${queueScope('notifications')},counter=~"push_.*"}`, '{{counter}}')),
     )
     .withRow(new dashboard.RowBuilder('Exports'))
     .withPanel(
@@ -158,7 +158,7 @@ export function buildDashboard(): dashboard.Dashboard {
         .withTarget(query(`planner_jobs_queue_items{${queueScope('exports')}}`, '{{status}}'))
         .withTarget(
           query(
-            `planner_jobs_last_run_count{${queueScope('exports')},counter=~"exported|retry_scheduled|failed_for_good"}`,
+            `planner_jobs_last_run_items{${queueScope('exports')},counter=~"exported|retry_scheduled|failed_for_good"}`,
             '{{counter}} (last run)',
           ),
         ),

@@ -141,9 +141,9 @@ function jobRules(job: JobName): AlertRule[] {
   ];
 }
 
-const pushAttempts = `sum without (counter) (planner_jobs_last_run_count{planner_job="notifications",counter=~"push_(delivered|failed|retry|gone)"})`;
+const pushAttempts = `sum without (counter) (planner_jobs_last_run_items{planner_job="notifications",counter=~"push_(delivered|failed|retry|gone)"})`;
 const pushCount = (pattern: string) =>
-  `sum without (counter) (planner_jobs_last_run_count{planner_job="notifications",counter=~"${pattern}"})`;
+  `sum without (counter) (planner_jobs_last_run_items{planner_job="notifications",counter=~"${pattern}"})`;
 
 /** The alerts on the queues: notifications backing up, push failing, subscriptions going away, exports failing. */
 function queueRules(): AlertRule[] {
@@ -179,7 +179,7 @@ function queueRules(): AlertRule[] {
       'PlannerExportsFailing',
       'exports',
       'warning',
-      `sum without (counter) (max_over_time(planner_jobs_last_run_count{planner_job="exports",counter="failed_for_good"}[1h])) > 0`,
+      `sum without (counter) (max_over_time(planner_jobs_last_run_items{planner_job="exports",counter="failed_for_good"}[1h])) > 0`,
       0,
       'planner-jobs exports: exports failed for good',
       'In the last hour, exports runs failed {{ $value }} export(s) for good (all attempts spent); the users got no download link.',

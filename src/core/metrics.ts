@@ -55,7 +55,7 @@ export const FAMILIES = {
     help: 'Exit code of the last run of the job (0 ok, 1 failed items, 75 unavailable, 78 config).',
     labels: [],
   },
-  planner_jobs_last_run_count: {
+  planner_jobs_last_run_items: {
     help: 'Items the last run of the job counted, per tally counter (e.g. push_delivered).',
     labels: ['counter'],
   },
@@ -106,6 +106,8 @@ function samplesOf(report: MetricsReport): Samples {
   if (report.periodSeconds !== undefined) add('planner_jobs_schedule_period_seconds', report.periodSeconds);
   const { run, queue } = report;
   if (run) {
+    // Sent even when empty, so a counter this run did not count is dropped from the file.
+    samples.set('planner_jobs_last_run_items', new Map());
     const seconds = run.finishedAt.getTime() / 1000;
     add('planner_jobs_last_run_timestamp_seconds', seconds);
     if (run.succeeded) add('planner_jobs_last_success_timestamp_seconds', seconds);
@@ -115,7 +117,7 @@ function samplesOf(report: MetricsReport): Samples {
     add('planner_jobs_last_run_exit_code', run.exitCode);
     for (const [counter, value] of Object.entries(run.counts)) {
       if (counter === 'bytes') add('planner_jobs_last_run_bytes', value);
-      else add('planner_jobs_last_run_count', value, { counter });
+      else add('planner_jobs_last_run_items', value, { counter });
     }
   }
   if (queue) {
