@@ -1,4 +1,4 @@
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -27,7 +27,7 @@ function schemaOf(module: string, type: string) {
   return schema;
 }
 
-type Panel = { type: string; options?: unknown; targets?: unknown[] };
+type Panel = { type: string; options?: unknown; targets?: { expr: string }[] };
 let dashboard: { panels: Panel[]; templating: { list: { type: string; name: string; query: unknown }[] } };
 beforeAll(async () => {
   dashboard = await readDashboard();
@@ -89,7 +89,7 @@ describe('dashboard: variables and queries', () => {
 
   it('every panel query is scoped by the namespace and instance variables', () => {
     for (const panel of dashboard.panels)
-      for (const target of (panel.targets ?? []) as { expr: string }[])
+      for (const target of panel.targets ?? [])
         expect(target.expr, panel.type).toMatch(/namespace=~"\$namespace",instance=~"\$instance"/);
   });
 });

@@ -14,7 +14,7 @@ import {
 } from '../k8s/monitoring/rules.js';
 import { JOB_NAMES, type JobName } from '../src/core/catalog.js';
 import { FAMILY_NAMES } from '../src/core/metrics.js';
-import { NO_PROMTOOL, PROMTOOL, promtool, selectorsOf } from './support/promtool.js';
+import { PROMTOOL, promtool, selectorsOf } from './support/promtool.js';
 
 const RULES_FILE = 'k8s/monitoring/planner-jobs.rules.yml';
 const RULES = alertGroups().flatMap((group) => group.rules);
