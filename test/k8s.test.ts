@@ -38,11 +38,11 @@ function validateAll(objects: Manifest[]): void {
   }
 }
 
-/** `kustomize build`, or kubectl's built-in kustomize; undefined when neither is installed. */
-function kustomizeBuild(): string | undefined {
+/** `kustomize build DIR`, or kubectl's built-in kustomize; undefined when neither is installed. */
+function kustomizeBuild(dir = 'k8s'): string | undefined {
   for (const [command, args] of [
-    ['kustomize', ['build', 'k8s']],
-    ['kubectl', ['kustomize', 'k8s']],
+    ['kustomize', ['build', dir]],
+    ['kubectl', ['kustomize', dir]],
   ] as const) {
     const run = spawnSync(command, args, { encoding: 'utf8', timeout: 30_000 });
     if (run.error) continue;
@@ -81,6 +81,19 @@ describe('k8s: the kustomize base', () => {
       expect(container.envFrom).toContainEqual({ configMapRef: { name: configMap.metadata.name } });
       expect(container.image).toBe('planner-jobs:0.1.0');
     }
+  });
+
+  it("k8s/monitoring renders the PrometheusRule and the dashboard as a ConfigMap for Grafana's sidecar", async (context) => {
+    const rendered = kustomizeBuild('k8s/monitoring');
+    if (rendered === undefined) return context.skip('neither kustomize nor kubectl is installed');
+    const objects = parseYaml(rendered);
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      'ConfigMap/planner-jobs-dashboard',
+      'PrometheusRule/planner-jobs',
+    ]);
+    const configMap = objects.find((o) => o.kind === 'ConfigMap') as Manifest & { data: Record<string, string> };
+    expect(configMap.metadata).toMatchObject({ labels: { grafana_dashboard: '1' } });
+    expect(configMap.data['planner-jobs.json']).toBe(await fs.readFile('k8s/monitoring/dashboard.json', 'utf8'));
   });
 
   it('has one CronJob per job of the catalog, at its default schedule in Etc/UTC', async () => {
