@@ -2,7 +2,7 @@ import { JOBS } from './catalog.js';
 import { assertSchemaCurrent, openDatabase } from './db.js';
 import { ExitCode } from './errors.js';
 import type { Session } from './io.js';
-import { monitorRun } from './monitoring.js';
+import { monitorRun, queueStateForMetrics, reportDisabled } from './monitoring.js';
 import { executeRun, type Job, type RunSummary } from './runner.js';
 
 /** The options every job command accepts (the contract's global options). */
@@ -20,6 +20,7 @@ export async function runJobCommand(session: Session, job: Job, options: GlobalO
   const started = Date.now();
   if (!config.jobs[job.name].enabled) {
     log.info(`${job.name} is turned off (JOB_..._ENABLED=false); nothing done`);
+    await reportDisabled(session, job.name, options.dryRun === true);
     printSummary(
       session,
       {
@@ -56,7 +57,7 @@ export async function runJobCommand(session: Session, job: Job, options: GlobalO
       );
       session.stopProgress();
       printSummary(session, { ...summary, duration_ms: Date.now() - started }, options);
-      return { exitCode, summary };
+      return { exitCode, summary, queue: await queueStateForMetrics(session, db.knex, job.name, options.dryRun === true) };
     } finally {
       session.stopProgress();
       await db.close();

@@ -1,13 +1,38 @@
+import type { Knex } from 'knex';
 import type { JobName } from './catalog.js';
-import { classify, type ExitCode } from './errors.js';
+import { describeError, classify, type ExitCode } from './errors.js';
 import { Heartbeat } from './heartbeat.js';
 import type { Session } from './io.js';
-import { publishMetrics } from './metrics.js';
+import { publishMetrics, type MetricsReport, type QueueState } from './metrics.js';
+import { readQueueState } from './queueState.js';
 import type { RunSummary } from './runner.js';
+import { parseCron } from './schedule.js';
 
 export interface MonitoredResult {
   exitCode: ExitCode;
   summary: RunSummary;
+  /** The job's queue when the run ended (queue jobs only, and only when metrics are wanted). */
+  queue?: QueueState;
+}
+
+/**
+ * Counters reported on every run of a job, 0 when the run counted none, so that the alert
+ * ratios (push failures, deleted subscriptions) and the dashboard always find their series.
+ */
+export const REPORTED_COUNTERS: Partial<Record<JobName, readonly string[]>> = {
+  notifications: ['push_delivered', 'push_failed', 'push_retry', 'push_gone', 'push_quarantined'],
+  exports: ['exported', 'failed_for_good', 'retry_scheduled', 'bytes'],
+};
+
+const wantsMetrics = (session: Session) => Boolean(session.config.metricsFile || session.config.pushgatewayUrl);
+
+/** The configured schedule's period; undefined when it does not parse (`crontab` and `status` report that, exit 78). */
+function periodSeconds(session: Session, job: JobName): number | undefined {
+  try {
+    return parseCron(session.config.jobs[job].schedule).periodSeconds;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -23,23 +48,31 @@ export async function monitorRun(
   run: () => Promise<MonitoredResult>,
 ): Promise<ExitCode> {
   const { heartbeatUrl, metricsFile, pushgatewayUrl } = session.config;
-  if (dryRun || (!heartbeatUrl && !metricsFile && !pushgatewayUrl)) return (await run()).exitCode;
+  if (dryRun || (!heartbeatUrl && !wantsMetrics(session))) return (await run()).exitCode;
 
   const heartbeat = heartbeatUrl ? new Heartbeat(heartbeatUrl, job, session.log) : undefined;
   await heartbeat?.start();
   const started = Date.now();
-  const report = async (exitCode: ExitCode, summary?: RunSummary) => {
+  const report = async (exitCode: ExitCode, result?: MonitoredResult) => {
+    const summary = result?.summary;
     await heartbeat?.finish(exitCode, summary);
+    const zeros = Object.fromEntries((REPORTED_COUNTERS[job] ?? []).map((counter) => [counter, 0]));
     await publishMetrics(
       { metricsFile, pushgatewayUrl },
       {
         job,
-        exitCode,
-        succeeded: summary?.status === 'succeeded',
-        finishedAt: new Date(),
-        durationSeconds: (Date.now() - started) / 1000,
-        processed: summary?.processed ?? 0,
-        failed: summary?.failed ?? 0,
+        enabled: true,
+        periodSeconds: periodSeconds(session, job),
+        run: {
+          exitCode,
+          succeeded: summary?.status === 'succeeded',
+          finishedAt: new Date(),
+          durationSeconds: (Date.now() - started) / 1000,
+          processed: summary?.processed ?? 0,
+          failed: summary?.failed ?? 0,
+          counts: { ...zeros, ...summary?.counts },
+        },
+        queue: result?.queue,
       },
       session.log,
     );
@@ -51,6 +84,36 @@ export async function monitorRun(
     await report(classify(err).exitCode);
     throw err;
   }
-  await report(result.exitCode, result.summary);
+  await report(result.exitCode, result);
   return result.exitCode;
+}
+
+/**
+ * A turned-off job's invocation (JOB_<NAME>_ENABLED=false) reports `planner_jobs_enabled 0`
+ * and nothing of a run, so the staleness alerts leave the job alone; it does not ping, and a
+ * dry run reports nothing.
+ */
+export async function reportDisabled(session: Session, job: JobName, dryRun: boolean): Promise<void> {
+  if (dryRun || !wantsMetrics(session)) return;
+  const { metricsFile, pushgatewayUrl } = session.config;
+  const report: MetricsReport = { job, enabled: false, periodSeconds: periodSeconds(session, job) };
+  await publishMetrics({ metricsFile, pushgatewayUrl }, report, session.log);
+}
+
+/**
+ * The job's queue state for the metrics, read once at the end of a real run on the run's own
+ * connection; undefined for dry runs, jobs without a queue, or when no metrics are wanted. A
+ * failed read is a `warn` line and never changes the run's exit code.
+ */
+export async function queueStateForMetrics(
+  session: Session,
+  knex: Knex,
+  job: JobName,
+  dryRun: boolean,
+): Promise<QueueState | undefined> {
+  if (dryRun || !wantsMetrics(session)) return undefined;
+  return readQueueState(knex, job).catch((err) => {
+    session.log.warn({ err }, `could not read the ${job} queue for the metrics: ${describeError(err)}`);
+    return undefined;
+  });
 }
