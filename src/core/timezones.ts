@@ -68,24 +68,40 @@ export interface ZoneResolution {
 
 /**
  * Resolves every name this server or the IANA database knows, once per run (one query:
- * `pg_timezone_names`, `pg_timezone_abbrevs`). A name maps to its canonical IANA zone when the
- * server knows that zone (or another name of it), else to itself when the server knows it
- * (`posix/Europe/Paris`, or a zone newer than the `tzdata` package); in both cases only to a
- * spelling that no abbreviation of this session captures (PostgreSQL matches abbreviations on
- * the first 10 characters, lower-cased: `TOKMAXLEN`). Names with no such spelling are left out:
- * their users fail alone, as for an unknown zone. Throws only what the query throws.
+ * `pg_timezone_names`, `pg_timezone_abbrevs`), as `resolveZoneNames` does. Throws only what the
+ * query throws.
  */
 export async function resolveZones(db: Knex | Knex.Transaction, log?: Logger): Promise<ZoneResolution> {
   const [server] = await query<{ names: string[]; abbrevs: string[] | null; setting: string }>(
     db,
     `SELECT (SELECT array_agg(name ORDER BY name) FROM pg_timezone_names) AS names,
-            (SELECT array_agg(lower(abbrev)) FROM pg_timezone_abbrevs) AS abbrevs,
+            (SELECT array_agg(abbrev) FROM pg_timezone_abbrevs) AS abbrevs,
             current_setting('timezone_abbreviations') AS setting`,
   );
-  const abbreviations = new Set(server.abbrevs ?? []);
-  const isCaptured = (zone: string) => abbreviations.has(zone.toLowerCase().slice(0, 10));
+  const resolution = resolveZoneNames(server.names, server.abbrevs ?? []);
+  if (resolution.captured.length > 0) {
+    log?.warn(
+      { captured: resolution.captured, timezoneAbbreviations: server.setting },
+      `time zones ${resolution.captured.join(', ')} cannot be used: PostgreSQL reads them as abbreviations under timezone_abbreviations=${server.setting}; their users fail as unknown`,
+    );
+  }
+  return resolution;
+}
+
+/**
+ * The resolution, from the zone names a server knows and the abbreviations its session reads
+ * first. A name maps to its canonical IANA zone when the server knows that zone (or another
+ * name of it), else to itself when the server knows it (`posix/Europe/Paris`, or a zone newer
+ * than the `tzdata` package); in both cases only to a spelling that no abbreviation captures
+ * (PostgreSQL matches abbreviations lower-cased on their first 10 characters, `TOKMAXLEN`, in
+ * `DecodeTimezoneAbbrev`). Names with no such spelling are left out and listed in `captured`:
+ * their users fail alone, as for an unknown zone.
+ */
+export function resolveZoneNames(serverNames: readonly string[], abbreviations: readonly string[]): ZoneResolution {
+  const abbreviated = new Set(abbreviations.map((abbrev) => abbrev.toLowerCase()));
+  const isCaptured = (zone: string) => abbreviated.has(zone.toLowerCase().slice(0, 10));
   const { canonical } = ianaZones();
-  const serverSpelling = new Map(server.names.map((name) => [name.toLowerCase(), name]));
+  const serverSpelling = new Map(serverNames.map((name) => [name.toLowerCase(), name]));
 
   // The server's spelling for each canonical zone: the zone itself, or else any name of it the
   // server knows (an older server may only know `Europe/Kiev` for Europe/Kyiv).
@@ -104,12 +120,6 @@ export async function resolveZones(db: Knex | Knex.Transaction, log?: Logger): P
     const zone = representative.get(canonical.get(key) ?? '') ?? (own !== undefined && !isCaptured(own) ? own : undefined);
     if (zone !== undefined) resolved.set(key, zone);
     else if (own !== undefined) captured.push(own);
-  }
-  if (captured.length > 0) {
-    log?.warn(
-      { captured, timezoneAbbreviations: server.setting },
-      `time zones ${captured.join(', ')} cannot be used: PostgreSQL reads them as abbreviations under timezone_abbreviations=${server.setting}; their users fail as unknown`,
-    );
   }
   return {
     names: [...resolved.keys()],
