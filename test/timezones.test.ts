@@ -106,7 +106,7 @@ describe('zones: timezone_abbreviations cannot change what a zone name means', (
     // A series anchored at 09:00 wall-clock: +10 would put the next one at 23:00Z the day before.
     const est = await dailyTask(db.knex, 'EST', '2025-06-01T14:00:00Z');
     await db.knex('tasks').where({ id: est.id }).update({ recurrence_anchor: '2025-06-01 09:00' });
-    const user = await createUser(db.knex, { timezone: 'EST', last_rollover_date: '2025-06-01' });
+    await db.knex('users').where({ id: est.user_id }).update({ last_rollover_date: '2025-06-01' });
 
     const recurring = await run(db, 'recurring', '2025-06-01T15:00:00Z');
     expect(recurring.code, recurring.stderr).toBe(0);
@@ -114,7 +114,7 @@ describe('zones: timezone_abbreviations cannot change what a zone name means', (
 
     // 2025-06-02T15:00Z is 10:00 on 06-02 in Panama (01:00 on 06-03 at +10): nothing to close yet.
     expect((await run(db, 'rollover', '2025-06-02T15:00:00Z')).json()).toMatchObject({ processed: 0, failed: 0 });
-    expect(await lastRollover(db.knex, user.id)).toBe('2025-06-01');
+    expect(await lastRollover(db.knex, est.user_id)).toBe('2025-06-01');
   });
 });
 
