@@ -15,8 +15,6 @@ import { createTestDatabase, test, type TestDatabase } from './support/db.js';
  */
 
 const DAY = 86_400_000;
-const FROM = Date.UTC(2024, 0, 1);
-const TO = Date.UTC(2027, 0, 1);
 
 // ---- The oracle: wall clocks and offsets from Intl only -------------------------------------
 
@@ -109,7 +107,8 @@ function startOfDay(zone: string, date: string): number {
     .map((o) => midnight - o)
     .filter((t) => wall(zone, t) === midnight);
   for (const tr of transitions(zone)) {
-    if (Math.abs(tr.at - midnight) < 2 * DAY && localDate(zone, tr.at - 1) < date && localDate(zone, tr.at) >= date) candidates.push(tr.at);
+    if (Math.abs(tr.at - midnight) < 2 * DAY && localDate(zone, tr.at - 1) < date && localDate(zone, tr.at) >= date)
+      candidates.push(tr.at);
   }
   return Math.min(...candidates);
 }
@@ -204,7 +203,11 @@ beforeAll(async () => {
     const noOracle = names.filter((name) => oracleName(name) === undefined);
     const candidates = names
       .filter((name) => oracleName(name) !== undefined)
-      .map((name) => ({ name, oracle: oracleName(name)!, probes: transitions(oracleName(name)!).flatMap((tr) => [tr.at - 1000, tr.at]) }));
+      .map((name) => ({
+        name,
+        oracle: oracleName(name)!,
+        probes: transitions(oracleName(name)!).flatMap((tr) => [tr.at - 1000, tr.at]),
+      }));
     const server = await serverRules(db.knex, candidates);
     const oracleScans = new Map<string, ReturnType<typeof oracleRules>>();
     const differ = candidates.filter((zone) => {
@@ -216,7 +219,12 @@ beforeAll(async () => {
     const seen = new Set<string>();
     zones = candidates
       .filter((zone) => !differ.includes(zone))
-      .map((zone) => ({ name: zone.name, oracle: zone.oracle, days: transitionDays(zone.oracle), full: !seen.has(zone.oracle) && !!seen.add(zone.oracle) }));
+      .map((zone) => ({
+        name: zone.name,
+        oracle: zone.oracle,
+        days: transitionDays(zone.oracle),
+        full: !seen.has(zone.oracle) && !!seen.add(zone.oracle),
+      }));
     console.info(
       `zone oracle: ${names.length} names in pg_timezone_names; checking ${zones.length}; ` +
         `left out ${noOracle.length} Intl does not know (${noOracle.join(', ')}) and ${differ.length} whose 2024-2026 rules ` +
@@ -233,10 +241,11 @@ beforeAll(async () => {
 async function insertColumns(knex: Knex, table: string, columns: Record<string, [type: string, values: unknown[]]>) {
   const names = Object.keys(columns);
   const sql = `INSERT INTO ${table} (${names.join(', ')}) SELECT * FROM unnest(${names.map((n) => `?::${columns[n][0]}[]`).join(', ')})`;
-  await knex.raw(sql, names.map((n) => columns[n][1]));
+  await knex.raw(sql, names.map((n) => columns[n][1]) as Knex.RawBinding[]);
 }
 
-const useAbbreviations = (db: TestDatabase, set: string) => db.knex.raw(`ALTER DATABASE ${db.name} SET timezone_abbreviations = '${set}'`);
+const useAbbreviations = (db: TestDatabase, set: string) =>
+  db.knex.raw(`ALTER DATABASE ${db.name} SET timezone_abbreviations = '${set}'`);
 
 // ---- recurring --------------------------------------------------------------------------------
 
@@ -317,11 +326,15 @@ async function checkRecurring(db: TestDatabase) {
     // As the API writes it (no anchor) whenever the due date's own wall clock is the anchor.
     recurrence_anchor: [
       'timestamp',
-      series.map((s, i) => (s.anchor === s.previous && wall(s.zone.oracle, dues[i].getTime()) === localMs(s.previous) ? null : s.anchor)),
+      series.map((s, i) =>
+        s.anchor === s.previous && wall(s.zone.oracle, dues[i].getTime()) === localMs(s.previous) ? null : s.anchor,
+      ),
     ],
   });
 
-  const run = await cli(['recurring', '--now', '2027-01-01T00:00:00Z', '--json', '--batch-size', '5000'], { DATABASE_URL: db.url });
+  const run = await cli(['recurring', '--now', '2027-01-01T00:00:00Z', '--json', '--batch-size', '5000'], {
+    DATABASE_URL: db.url,
+  });
   expect(run.code, run.stderr.slice(0, 2000)).toBe(0);
 
   const { rows } = await db.knex.raw<{ rows: { parent: string; due: Date }[] }>(
@@ -351,7 +364,9 @@ interface Closing {
  * transition days at most 45 days apart (a run has one now; users close up to 48 days each).
  */
 async function checkRollover(db: TestDatabase) {
-  const closings = zones.flatMap((zone) => zone.days.slice(0, zone.full ? undefined : 1).map(({ day }) => ({ zone, day, userId: randomUUID() })));
+  const closings = zones.flatMap((zone) =>
+    zone.days.slice(0, zone.full ? undefined : 1).map(({ day }) => ({ zone, day, userId: randomUUID() })),
+  );
   closings.sort((a, b) => a.day.localeCompare(b.day));
   const groups: Closing[][] = [];
   for (const closing of closings) {
@@ -412,7 +427,13 @@ async function checkRollover(db: TestDatabase) {
       if (want !== got) wrong.push(`${zone.name} ${day} at ${new Date(now).toISOString()}: want ${want}, got ${got}`);
     }
     // Done: out of the next runs' way.
-    await db.knex('users').whereIn('id', group.map((c) => c.userId)).update({ last_rollover_date: '9999-01-01' });
+    await db
+      .knex('users')
+      .whereIn(
+        'id',
+        group.map((c) => c.userId),
+      )
+      .update({ last_rollover_date: '9999-01-01' });
   }
   expect(wrong.slice(0, 20), `${wrong.length} of ${closings.length} closings`).toEqual([]);
   return { closings: closings.length, runs: groups.length };

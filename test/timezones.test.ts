@@ -29,7 +29,8 @@ const lastRollover = async (knex: Knex, userId: string) =>
   (await knex.raw('SELECT last_rollover_date::text AS d FROM users WHERE id = ?', [userId])).rows[0].d as string | null;
 
 /** Makes every new connection to the test's own database read abbreviations from `set`. */
-const useAbbreviations = (db: TestDatabase, set: string) => db.knex.raw(`ALTER DATABASE ${db.name} SET timezone_abbreviations = '${set}'`);
+const useAbbreviations = (db: TestDatabase, set: string) =>
+  db.knex.raw(`ALTER DATABASE ${db.name} SET timezone_abbreviations = '${set}'`);
 
 describe('zones: a stored name resolves to its canonical IANA zone, links followed, any case', () => {
   plain('CET, US/Eastern, Asia/Calcutta, america/new_york, UTC; an unknown name has none', () => {
@@ -89,13 +90,17 @@ describe('zones: CET means Central European Time with DST, never the fixed +01 a
   test('reminders: the due time of a CET user is in summer time, named by its IANA zone', async ({ db }) => {
     const user = await createUser(db.knex, { timezone: 'CET' });
     const task = await createTask(db.knex, { user_id: user.id, due_date: at('2025-07-01T12:00:00Z') });
-    const [reminder] = await db.knex('reminders')
+    const [reminder] = await db
+      .knex('reminders')
       .insert({ user_id: user.id, task_id: task.id, remind_at: at('2025-07-01T11:00:00Z') })
       .returning('id');
 
     expect((await run(db, 'reminders', '2025-07-01T11:00:00Z')).code).toBe(0);
 
-    const notification = await db.knex('notifications').where({ dedupe_key: `reminder:${reminder.id}` }).first();
+    const notification = await db
+      .knex('notifications')
+      .where({ dedupe_key: `reminder:${reminder.id}` })
+      .first();
     expect(notification.body).toBe('Due Tue 01 Jul 2025, 14:00 (Europe/Brussels)');
   });
 });
