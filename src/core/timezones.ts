@@ -21,18 +21,17 @@ import { query } from './sql.js';
 
 /** The `tzdata` package: the IANA time zone database as JSON; a link's value is its target's name. */
 interface TzdataJson {
-  version: string;
   zones: Record<string, unknown>;
 }
 
-let ianaCache: { version: string; canonical: Map<string, string> } | undefined;
+let ianaCache: Map<string, string> | undefined;
 
 /**
  * Every IANA name (zone or link), lower-cased, with its canonical zone, from the `tzdata`
  * package (tzdata's own files: zones from the regional files, links from `backward`).
  * Read once per process (~200 kB of JSON).
  */
-export function ianaZones(): { version: string; canonical: ReadonlyMap<string, string> } {
+function ianaZones(): ReadonlyMap<string, string> {
   if (!ianaCache) {
     const data = createRequire(import.meta.url)('tzdata') as TzdataJson;
     const canonical = new Map<string, string>();
@@ -42,7 +41,7 @@ export function ianaZones(): { version: string; canonical: ReadonlyMap<string, s
       for (let hops = 0; typeof data.zones[target] === 'string' && hops < 8; hops += 1) target = data.zones[target] as string;
       canonical.set(name.toLowerCase(), target);
     }
-    ianaCache = { version: data.version, canonical };
+    ianaCache = canonical;
   }
   return ianaCache;
 }
@@ -52,7 +51,7 @@ export function ianaZones(): { version: string; canonical: ReadonlyMap<string, s
  * undefined when the IANA database has no such name (`Mars/Olympus`). Standard: IANA tz
  * database, `backward` links (RFC 6557 describes its maintenance).
  */
-export const canonicalZone = (name: string): string | undefined => ianaZones().canonical.get(name.toLowerCase());
+export const canonicalZone = (name: string): string | undefined => ianaZones().get(name.toLowerCase());
 
 /** How this PostgreSQL session reads zone names, and the zone to compute with for each stored name. */
 export interface ZoneResolution {
@@ -100,7 +99,7 @@ export async function resolveZones(db: Knex | Knex.Transaction, log?: Logger): P
 export function resolveZoneNames(serverNames: readonly string[], abbreviations: readonly string[]): ZoneResolution {
   const abbreviated = new Set(abbreviations.map((abbrev) => abbrev.toLowerCase()));
   const isCaptured = (zone: string) => abbreviated.has(zone.toLowerCase().slice(0, 10));
-  const { canonical } = ianaZones();
+  const canonical = ianaZones();
   const serverSpelling = new Map(serverNames.map((name) => [name.toLowerCase(), name]));
 
   // The server's spelling for each canonical zone: the zone itself, or else any name of it the
