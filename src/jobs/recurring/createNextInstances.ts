@@ -1,6 +1,7 @@
 import type { Step } from '../../core/batches.js';
 import { query, queryIds } from '../../core/sql.js';
 import type { ItemFailure } from '../../core/tally.js';
+import { ZONE_MAP_SQL, zoneMapBindings, type ZoneResolution } from '../../core/timezones.js';
 
 interface BatchResult {
   /** Sources whose next instance this batch created, and each one's due date. */
@@ -18,9 +19,10 @@ const ELIGIBLE = `is_recurring AND completed AND due_date IS NOT NULL AND last_p
  * (`recurrence_next_due`, the one definition of the calendar, in the migration), the new
  * instance (`ON CONFLICT (recurrence_parent_id) DO NOTHING`: the database refuses a second
  * child), its reminders at the same offset from the due date (`ON CONFLICT (carried_from)`),
- * and `last_processed_at` on the source. Rows it cannot date come back as failures.
+ * and `last_processed_at` on the source. The owner's zone is the one its stored name resolves to
+ * (`resolveZones`), never the stored string itself. Rows it cannot date come back as failures.
  */
-export const createNextInstances = (zones: readonly string[]): Step => ({
+export const createNextInstances = (zones: ZoneResolution): Step => ({
   name: 'instances_created',
 
   async claim(trx, _ctx, limit, exclude) {
@@ -41,12 +43,13 @@ export const createNextInstances = (zones: readonly string[]): Step => ({
       trx,
       `WITH source AS (
          -- The claimed rows are locked: their ctid stays valid for the update below.
-         SELECT tasks.*, tasks.ctid AS row, u.timezone, u.timezone IN (SELECT unnest(:zones::text[])) AS zone_known,
+         SELECT tasks.*, tasks.ctid AS row, u.timezone AS stored_zone, zone_map.zone AS timezone, zone_map.zone IS NOT NULL AS zone_known,
                 -- Completed late: the next instance comes after the completion; early: after the due date.
                 greatest(tasks.due_date, coalesce(tasks.completed_at, :now)) AS after
            FROM unnest(:ids::uuid[]) AS claimed (id)
            JOIN tasks ON tasks.id = claimed.id
            JOIN users u ON u.id = tasks.user_id
+           LEFT JOIN ${ZONE_MAP_SQL} ON zone_map.name = lower(u.timezone)
           WHERE ${ELIGIBLE}
        ), anchored AS (
          -- A task the API wrote has no anchor: its own due date, on the owner's wall clock, is one.
@@ -86,11 +89,11 @@ export const createNextInstances = (zones: readonly string[]): Step => ({
          (SELECT coalesce(array_agg(id::text), '{}') FROM processed
            WHERE id NOT IN (SELECT recurrence_parent_id FROM created)) AS had_child,
          (SELECT coalesce(json_agg(json_build_object('id', id, 'reason',
-                   CASE WHEN NOT zone_known THEN format('the owner''s time zone %s is unknown', to_json(timezone))
+                   CASE WHEN NOT zone_known THEN format('the owner''s time zone %s is unknown', to_json(stored_zone))
                         ELSE 'the next due date overflows the calendar (after 9999-12-31)' END)), '[]')
             FROM dated WHERE next_due IS NULL) AS failures,
          (SELECT count(*)::int FROM carried) AS reminders`,
-      { ids, zones, now: ctx.now },
+      { ids, ...zoneMapBindings(zones), now: ctx.now },
     );
     const created = result.created.map(({ source, due }) => ({ source, due: new Date(due).toISOString() }));
     const logAt = ctx.dryRun ? 'info' : 'debug';

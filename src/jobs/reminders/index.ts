@@ -1,6 +1,6 @@
 import { runSteps } from '../../core/batches.js';
 import type { Job } from '../../core/runner.js';
-import { knownZones } from '../../core/timezones.js';
+import { resolveZones } from '../../core/timezones.js';
 import { queueDueReminders } from './queueDueReminders.js';
 
 /**
@@ -13,5 +13,5 @@ import { queueDueReminders } from './queueDueReminders.js';
  */
 export const remindersJob: Job = {
   name: 'reminders',
-  run: async (ctx) => runSteps(ctx, [queueDueReminders(await knownZones(ctx.db))], 'rows'),
+  run: async (ctx) => runSteps(ctx, [queueDueReminders(await resolveZones(ctx.db, ctx.log))], 'rows'),
 };

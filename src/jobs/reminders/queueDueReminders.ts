@@ -1,5 +1,6 @@
 import type { Step } from '../../core/batches.js';
 import { query } from '../../core/sql.js';
+import { ZONE_MAP_SQL, zoneMapBindings, type ZoneResolution } from '../../core/timezones.js';
 
 /**
  * Due, unsent reminders (`remind_at <= now`), oldest first. One statement per batch decides each
@@ -10,10 +11,10 @@ import { query } from '../../core/sql.js';
  * - skipped: its task is completed or gone (no foreign key: a deleted task leaves its reminder);
  * - expired: older than REMINDER_MAX_LATENESS (the job was down), rather than a flood of stale alerts;
  * - queued: a notification titled with the reminder's message or the task's title, its body the
- *   task's due time in the user's zone (UTC when the stored zone is not one of `knownZones`,
- *   the names this PostgreSQL knows, read once per run).
+ *   task's due time in the IANA zone the user's stored zone resolves to, named in the body
+ *   (`resolveZones`, read once per run; UTC when it resolves to none).
  */
-export function queueDueReminders(knownZones: readonly string[]): Step {
+export function queueDueReminders(zones: ZoneResolution): Step {
   // Where the last batch ended: each claim continues from there instead of walking again over
   // the index entries of reminders this run already sent (they stay in the partial index until
   // vacuum). A reminder left behind (locked by another run that then failed) is due again for
@@ -50,9 +51,10 @@ export function queueDueReminders(knownZones: readonly string[]): Step {
                 CASE WHEN r.task_id IS NOT NULL AND (t.id IS NULL OR t.completed) THEN 'skipped'
                      WHEN r.remind_at < :oldest THEN 'expired'
                      ELSE 'queued' END AS outcome,
-                CASE WHEN u.timezone = ANY (:knownZones::text[]) THEN u.timezone ELSE 'UTC' END AS zone
+                coalesce(zone_map.zone, 'UTC') AS zone
            FROM batch r
            JOIN users u ON u.id = r.user_id AND u.id = ANY (ARRAY(SELECT user_id FROM batch))
+           LEFT JOIN ${ZONE_MAP_SQL} ON zone_map.name = lower(u.timezone)
            LEFT JOIN tasks t ON t.id = r.task_id AND t.id = ANY (ARRAY(SELECT task_id FROM batch))
        ), queued AS (
          INSERT INTO notifications (user_id, title, body, url, data, channels, source, dedupe_key, run_after, created_at)
@@ -79,7 +81,7 @@ export function queueDueReminders(knownZones: readonly string[]): Step {
               coalesce(array_agg(id::text) FILTER (WHERE outcome = 'expired'), '{}') AS expired,
               (SELECT count(*)::int FROM queued) AS notified
          FROM marked`,
-        { now: ctx.now, oldest: new Date(ctx.now.getTime() - ctx.config.reminderMaxLatenessMs), ids, knownZones },
+        { now: ctx.now, oldest: new Date(ctx.now.getTime() - ctx.config.reminderMaxLatenessMs), ids, ...zoneMapBindings(zones) },
       );
       return {
         done: result.queued,

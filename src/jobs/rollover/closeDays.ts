@@ -3,7 +3,10 @@ import { query, queryIds } from '../../core/sql.js';
 import { completedBy, dayExisted, isDue, type ZoneDays } from './localDays.js';
 
 // Binding names must not collide with type names (`::date`), which knex would read as bindings.
-const ZONE_TODAY = 'unnest(:zones::text[], :todays::date[]) AS zt(zone, today)';
+// `zone` is the stored name (what users rows hold, and their index); `resolved` is what
+// wall-clock expressions use (see resolveZones).
+const ZONE_TODAY = 'unnest(:zones::text[], :resolved::text[], :todays::date[]) AS zt(zone, resolved, today)';
+const zoneBindings = (days: ZoneDays) => ({ zones: days.zones, resolved: days.resolved, todays: days.todays });
 
 interface Closed {
   users: string[];
@@ -44,7 +47,7 @@ export const closeDays = (days: ZoneDays): Step => ({
         WHERE u.id <> ALL (:exclude::uuid[])
         LIMIT :limit
         FOR NO KEY UPDATE OF u SKIP LOCKED`,
-      { zones: days.zones, todays: days.todays, exclude, limit },
+      { ...zoneBindings(days), exclude, limit },
     );
   },
 
@@ -52,7 +55,7 @@ export const closeDays = (days: ZoneDays): Step => ({
     const [closed] = await query<Closed>(
       trx,
       `WITH due AS (
-         SELECT u.id AS user_id, u.timezone AS zone, u.last_rollover_date AS previous, zt.today
+         SELECT u.id AS user_id, zt.resolved AS zone, u.last_rollover_date AS previous, zt.today
            FROM users u JOIN ${ZONE_TODAY} ON zt.zone = u.timezone
           WHERE u.id = ANY (:ids::uuid[]) AND ${isDue('u', 'zt.today')}
        ), advanced AS (
@@ -166,8 +169,7 @@ export const closeDays = (days: ZoneDays): Step => ({
                  FROM advanced WHERE first_day > first_due) AS jumped`,
       {
         ids,
-        zones: days.zones,
-        todays: days.todays,
+        ...zoneBindings(days),
         now: ctx.now,
         maxDays: ctx.config.rolloverMaxCatchupDays,
         threshold: ctx.config.streakThreshold,

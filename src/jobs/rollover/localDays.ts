@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
-import { KNOWN_ZONES_SQL } from '../../core/timezones.js';
+import { usageError } from '../../core/errors.js';
 import { query } from '../../core/sql.js';
+import type { ZoneResolution } from '../../core/timezones.js';
 
 /**
  * The one definition of a user's local calendar, in SQL (PostgreSQL's tz database), shared by
@@ -36,30 +37,40 @@ export const isDue = (user: string, today: string) => `coalesce(${user}.last_rol
 
 /** The zones the users of this run live in, each with its local date at the run's now. */
 export interface ZoneDays {
-  /** Zones PostgreSQL knows, in parallel with `todays` (`YYYY-MM-DD`). */
+  /** Stored zone names (as the users' rows spell them), in parallel with `resolved` and `todays`. */
   zones: string[];
+  /** The zone each stored name resolves to (`resolveZones`): what every wall-clock expression uses. */
+  resolved: string[];
+  /** The local date (`YYYY-MM-DD`) in that zone at the run's now. */
   todays: string[];
-  /** Stored zones PostgreSQL does not know: their users cannot be rolled over. */
+  /** Stored names that resolve to no zone: their users cannot be rolled over. */
   unknown: string[];
 }
 
 /**
- * Reads once per run which zones are in use (all, or only `onlyZone`) and what date it is in each
- * at `now`. Batches then join users to this small table instead of converting every user's now.
+ * Reads once per run which zone names are in use and what date it is in each at `now`, through
+ * the one resolution of zone names. With `onlyZone` (`--tz`, already canonical), only the names
+ * that resolve to that zone: every spelling and link of it (`america/new_york`, `US/Eastern`).
+ * Batches then join users to this small table instead of converting every user's now.
+ * Throws a usage error (exit 64) when this PostgreSQL has no zone for `onlyZone`.
  */
-export async function zoneDays(db: Knex | Knex.Transaction, now: Date, onlyZone: string | undefined): Promise<ZoneDays> {
-  const rows = await query<{ zone: string; today: string | null }>(
+export async function zoneDays(db: Knex | Knex.Transaction, now: Date, resolution: ZoneResolution, onlyZone?: string): Promise<ZoneDays> {
+  const only = onlyZone === undefined ? undefined : resolution.zoneOf(onlyZone);
+  if (onlyZone !== undefined && only === undefined) {
+    throw usageError(`--tz ${onlyZone}: this PostgreSQL's time zone database has no such zone (see pg_timezone_names).`);
+  }
+  const used = await query<{ zone: string }>(db, 'SELECT DISTINCT timezone AS zone FROM users ORDER BY zone');
+  const known = used.map(({ zone }) => ({ zone, resolved: resolution.zoneOf(zone) }));
+  const selected = known.filter((row) => row.resolved !== undefined && (only === undefined || row.resolved === only));
+  const todays = await query<{ today: string }>(
     db,
-    `SELECT used.zone,
-            CASE WHEN used.zone IN (${KNOWN_ZONES_SQL}) THEN ${localDate(':now::timestamptz', 'used.zone')}::text END AS today
-       FROM (SELECT DISTINCT timezone AS zone FROM users WHERE :onlyZone::text IS NULL OR timezone = :onlyZone) AS used
-      ORDER BY used.zone`,
-    { now, onlyZone: onlyZone ?? null },
+    `SELECT ${localDate(':now::timestamptz', 'zone')}::text AS today FROM unnest(:zones::text[]) WITH ORDINALITY AS z (zone, i) ORDER BY i`,
+    { now, zones: selected.map((row) => row.resolved) },
   );
-  const known = rows.filter((row) => row.today !== null);
   return {
-    zones: known.map((row) => row.zone),
-    todays: known.map((row) => row.today!),
-    unknown: rows.filter((row) => row.today === null).map((row) => row.zone),
+    zones: selected.map((row) => row.zone),
+    resolved: selected.map((row) => row.resolved!),
+    todays: todays.map((row) => row.today),
+    unknown: only === undefined ? known.filter((row) => row.resolved === undefined).map((row) => row.zone) : [],
   };
 }
