@@ -42,18 +42,38 @@ const collect = (stream: PassThrough) => {
 };
 
 /** Runs the CLI in this process (fast); `env` is the whole environment it sees. */
-export async function cli(args: string[], env: Env, options: { signal?: AbortSignal; interactive?: boolean } = {}): Promise<CliResult> {
+export async function cli(
+  args: string[],
+  env: Env,
+  options: { signal?: AbortSignal; interactive?: boolean } = {},
+): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const out = collect(stdout);
   const err = collect(stderr);
-  const code = await main(args, { env: baseEnv(env), cwd: process.cwd(), stdout, stderr, interactive: options.interactive ?? false, signal: options.signal });
+  const code = await main(args, {
+    env: baseEnv(env),
+    cwd: process.cwd(),
+    stdout,
+    stderr,
+    interactive: options.interactive ?? false,
+    signal: options.signal,
+  });
   return result(code, out(), err());
 }
 
-/** Runs the real binary in a child process, for signals, exit codes and the embedded default. */
-export function spawnCli(args: string[], env: Env, options: { cwd?: string } = {}) {
-  const child = spawn(BIN, args, { env: baseEnv(env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs the real binary in a child process, for signals, exit codes and the embedded default;
+ * `bin` another copy of it, `uid`/`gid` another user to run it as (the test must be root).
+ */
+export function spawnCli(args: string[], env: Env, options: { cwd?: string; bin?: string; uid?: number; gid?: number } = {}) {
+  const child = spawn(options.bin ?? BIN, args, {
+    env: baseEnv(env),
+    cwd: options.cwd,
+    uid: options.uid,
+    gid: options.gid,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));
