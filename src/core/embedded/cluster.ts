@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { configError } from '../errors.js';
+import { configError, ExitError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { SERVER_HOME, type Binaries } from './binaries.js';
 import { embeddedFailure } from './failure.js';
@@ -53,7 +53,9 @@ export async function openCluster(dataDir: string, bin: Binaries, user: ServerUs
     });
     return { pgdata: existing, password: password.trim() };
   }
-  return createCluster(dataDir, bin, user, log);
+  return createCluster(dataDir, bin, user, log).catch((err: unknown) => {
+    throw err instanceof ExitError ? err : embeddedFailure('create the embedded PostgreSQL in', dataDir, err, user.advice);
+  });
 }
 
 async function createCluster(dataDir: string, bin: Binaries, user: ServerUser, log: Logger): Promise<Cluster> {
