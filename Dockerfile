@@ -2,7 +2,10 @@
 # planner-jobs: one job per container run (`docker run IMAGE overdue`, a Kubernetes CronJob's args).
 ARG NODE_VERSION=24
 
-# Build: all dependencies, compile TypeScript, then drop the dev dependencies.
+# Build: all dependencies, compile TypeScript, then drop the dev and optional dependencies. The only
+# optional ones are the embedded PostgreSQL (embedded-postgres and its ~60 MB of binaries: a local
+# default, never production's database; without it a run needs DATABASE_URL, else exit 78) and pg's
+# Cloudflare Workers socket.
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -13,7 +16,7 @@ COPY bin ./bin
 COPY src ./src
 COPY migrations ./migrations
 RUN npx tsc -p tsconfig.build.json \
- && npm prune --omit=dev --no-audit --no-fund
+ && npm prune --omit=dev --omit=optional --no-audit --no-fund
 
 # Runtime: production dependencies and the compiled code only, as the unprivileged `node` user.
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime

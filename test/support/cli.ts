@@ -51,9 +51,18 @@ export async function cli(args: string[], env: Env, options: { signal?: AbortSig
   return result(code, out(), err());
 }
 
-/** Runs the real binary in a child process, for signals, exit codes and the embedded default. */
-export function spawnCli(args: string[], env: Env, options: { cwd?: string } = {}) {
-  const child = spawn(BIN, args, { env: baseEnv(env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs the real binary in a child process, for signals, exit codes and the embedded default;
+ * `bin` another copy of it, `uid`/`gid` another user to run it as (the test must be root).
+ */
+export function spawnCli(args: string[], env: Env, options: { cwd?: string; bin?: string; uid?: number; gid?: number } = {}) {
+  const child = spawn(options.bin ?? BIN, args, {
+    env: baseEnv(env),
+    cwd: options.cwd,
+    uid: options.uid,
+    gid: options.gid,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { createKnex } from '../../src/core/db.js';
-import { startEmbedded, type EmbeddedServer } from '../../src/core/embedded.js';
+import { removeDataDir, startEmbedded, type EmbeddedServer } from '../../src/core/embedded.js';
 import { createLogger } from '../../src/core/logger.js';
 import { databaseUrl } from './urls.js';
 
@@ -55,6 +55,6 @@ export default async function setup(project: TestProject) {
     for (const { datname } of leftovers.rows) await admin.raw(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
     await admin.destroy();
     await server?.release();
-    if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
+    if (dataDir) await removeDataDir(dataDir); // and its cluster, when kept under /var/lib/planner-jobs (a 0700 TMPDIR)
   };
 }
