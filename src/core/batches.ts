@@ -113,7 +113,10 @@ interface Batch {
   claimed: number;
   results: StepResult[];
   failures: ItemFailure[];
+  /** Rows parked by this batch. */
   parked: number;
+  /** Every item failed alike, with an error other than a data exception: the rows' fault, or the step's. */
+  alike?: { error: unknown; failures: ItemFailure[]; parkable: ItemFailure[] };
 }
 
 /** How long a parked row is left out of the claims before it is tried again. */
@@ -128,9 +131,12 @@ const PARKED_FOR = '24 hours';
  * of the rest of the run, and rows that failed because of their own data are parked
  * (`parked_items`, with their reason): every run leaves them out for `PARKED_FOR`, so one bad row
  * costs one failure (exit 1 once), never a failure in every run, and never blocks the rows
- * behind it. The run stops instead (nothing parked) when the fault is not in the data: an error
- * whose SQLSTATE says so (`systemic`), or every item of a batch failing alike with an error
- * other than a data exception (a trigger refusing every row).
+ * behind it. The run stops instead, parking nothing, when the fault is not in the data:
+ * - an error whose SQLSTATE class says so (`SYSTEMIC_CLASSES`: a missing function, a privilege);
+ * - every item of a batch failing alike (same SQLSTATE, other than a data exception, e.g. a
+ *   trigger refusing rows), when nothing of the step has succeeded in the run: at the step's
+ *   end, or at once when a second batch fails the same way. Once a row of the step succeeds,
+ *   such rows were the rows' own fault after all: failed and parked at the step's end.
  *
  * @param concurrency declared once by the job; the overloads tie it to its steps' kind.
  * @throws the systemic error, with `context` (step, batch size, first ids): exit 1; an
@@ -144,36 +150,64 @@ export async function runSteps(ctx: RunContext, steps: readonly (Step | Serializ
       ? (steps as SerializedStep[]).map((step) => serializedDriver(step, ctx))
       : (steps as Step[]).map((step) => rowsDriver(step, ctx));
   const parked = await stillParked(ctx);
-  let batches = 0;
+  const progress = { batches: 0 };
   for (const step of drivers) {
-    const exclude = [...parked];
-    let more = true;
-    while (more && !ctx.shouldStop()) {
-      const batch = await ctx.db.transaction(async (trx): Promise<Batch | 'locked'> => {
-        if (concurrency === 'serialized' && !(await tryJobLock(trx, ctx.job))) return 'locked';
-        const claimed = await step.claim(trx, ctx.batchSize, exclude);
-        if (claimed.count === 0) return { claimed: 0, results: [], failures: [], parked: 0 };
-        const applied = await applyBatch(trx, ctx, step.name, claimed);
-        await park(trx, ctx, step.name, applied.parkable);
-        return { claimed: claimed.count, results: applied.results, failures: applied.failures, parked: applied.parkable.length };
-      });
-      if (batch === 'locked') {
-        if (batches === 0) ctx.skip('another run holds the lock');
-        else ctx.log.info({ step: step.name }, 'another run took the lock between batches; leaving the rest to it');
-        return;
-      }
-      for (const result of batch.results) record(ctx, step.name, result);
-      ctx.tally.fail(batch.failures);
-      ctx.tally.count('parked', batch.parked);
-      exclude.push(...batch.failures.map((failure) => failure.id));
-      more = batch.claimed === ctx.batchSize;
-      if (batch.claimed === 0) continue;
-      batches += 1;
-      const done = batch.results.reduce((sum, result) => sum + changed(result).count, 0);
-      ctx.log.debug({ step: step.name, claimed: batch.claimed, done, failed: batch.failures.length }, 'batch committed');
-      ctx.progress(`batch ${batches} · ${ctx.tally.processed.toLocaleString('en')} processed`);
-    }
+    if ((await runStep(ctx, step, concurrency, parked, progress)) === 'locked') return;
   }
+}
+
+/** One step's batches; 'locked' when another run holds the job's lock. */
+async function runStep(
+  ctx: RunContext,
+  step: Driver,
+  concurrency: Concurrency,
+  parked: readonly string[],
+  progress: { batches: number },
+): Promise<'locked' | undefined> {
+  const exclude = [...parked];
+  let succeeded = false;
+  const suspects: NonNullable<Batch['alike']>[] = [];
+  let more = true;
+  while (more && !ctx.shouldStop()) {
+    const batch = await ctx.db.transaction(async (trx): Promise<Batch | 'locked'> => {
+      if (concurrency === 'serialized' && !(await tryJobLock(trx, ctx.job))) return 'locked';
+      const claimed = await step.claim(trx, ctx.batchSize, exclude);
+      if (claimed.count === 0) return { claimed: 0, results: [], failures: [], parked: 0 };
+      const applied = await applyBatch(trx, ctx, step.name, claimed);
+      if (applied.alike) return { claimed: claimed.count, results: [], failures: [], parked: 0, alike: applied.alike };
+      await park(trx, ctx, step.name, applied.parkable);
+      return { claimed: claimed.count, ...applied, parked: applied.parkable.length };
+    });
+    if (batch === 'locked') {
+      if (progress.batches === 0) ctx.skip('another run holds the lock');
+      else ctx.log.info({ step: step.name }, 'another run took the lock between batches; leaving the rest to it');
+      ctx.tally.fail(suspects.flatMap((suspect) => suspect.failures));
+      return 'locked';
+    }
+    if (batch.alike) {
+      if (!succeeded && suspects.length > 0) throw inContext(batch.alike.error, step.name, batch.claimed, batch.alike.failures);
+      suspects.push(batch.alike);
+    }
+    for (const result of batch.results) record(ctx, step.name, result);
+    succeeded ||= batch.results.length > 0;
+    ctx.tally.fail(batch.failures);
+    ctx.tally.count('parked', batch.parked);
+    exclude.push(...[...batch.failures, ...(batch.alike?.failures ?? [])].map((failure) => failure.id));
+    more = batch.claimed === ctx.batchSize;
+    if (batch.claimed === 0) continue;
+    progress.batches += 1;
+    const done = batch.results.reduce((sum, result) => sum + changed(result).count, 0);
+    ctx.log.debug({ step: step.name, claimed: batch.claimed, done, failed: batch.failures.length }, 'batch committed');
+    ctx.progress(`batch ${progress.batches} · ${ctx.tally.processed.toLocaleString('en')} processed`);
+  }
+  if (suspects.length === 0) return undefined;
+  const [first] = suspects;
+  if (!succeeded) throw inContext(first.error, step.name, first.failures.length, first.failures);
+  ctx.tally.fail(suspects.flatMap((suspect) => suspect.failures));
+  const parkable = suspects.flatMap((suspect) => suspect.parkable);
+  await ctx.db.transaction((trx) => park(trx, ctx, step.name, parkable));
+  ctx.tally.count('parked', parkable.length);
+  return undefined;
 }
 
 function rowsDriver(step: Step, ctx: RunContext): Driver {
@@ -219,7 +253,7 @@ function serializedDriver(step: SerializedStep, ctx: RunContext): Driver {
             ORDER BY ${cursor.column}
             LIMIT :limit)
          SELECT count(*)::int AS count, coalesce(array_agg(row)::text, '{}') AS rows,
-                (SELECT key::text FROM claimed ORDER BY key DESC LIMIT 1) AS last
+                (SELECT key FROM claimed ORDER BY key DESC LIMIT 1)::text AS last
            FROM claimed`,
         { ...values(), exclude, limit, ...(after !== undefined && { after }) },
       );
@@ -235,13 +269,13 @@ async function applyBatch(
   ctx: RunContext,
   step: string,
   batch: ClaimedBatch,
-): Promise<{ results: StepResult[]; failures: ItemFailure[]; parkable: ItemFailure[] }> {
+): Promise<Pick<Batch, 'results' | 'failures' | 'alike'> & { parkable: ItemFailure[] }> {
   try {
     const result = await trx.transaction((savepoint) => batch.apply(savepoint));
     return { results: [result], failures: result.failures ?? [], parkable: result.failures ?? [] };
   } catch (batchError) {
     if (isUnavailable(batchError)) throw batchError;
-    if (faultOf(batchError) === 'systemic') throw inContext(batchError, step, batch.count, []);
+    if (faultOf(batchError) === 'systemic') throw inContext(batchError, step, batch.count);
     ctx.log.warn(
       { step, claimed: batch.count, reason: reasonOf(batchError) },
       `${step}: batch failed (${reasonOf(batchError)}); retrying its ${batch.count} item(s) one by one`,
@@ -262,7 +296,7 @@ async function applyBatch(
     } catch (itemError) {
       if (isUnavailable(itemError)) throw itemError;
       const fault = faultOf(itemError);
-      if (fault === 'systemic') throw inContext(itemError, step, items.length, [item.id]);
+      if (fault === 'systemic') throw inContext(itemError, step, items.length, [{ id: item.id }]);
       errors.push(itemError);
       const failure = { id: item.id, reason: reasonOf(itemError) };
       failures.push(failure);
@@ -270,12 +304,7 @@ async function applyBatch(
     }
   }
   if (items.length > 1 && errors.length === items.length && alike(errors) && !isDataException(errors[0])) {
-    throw inContext(
-      errors[0],
-      step,
-      items.length,
-      items.slice(0, 10).map((item) => item.id),
-    );
+    return { results: [], failures: [], parkable: [], alike: { error: errors[0], failures, parkable } };
   }
   return { results, failures, parkable };
 }
@@ -312,8 +341,9 @@ function reasonOf(err: unknown): string {
 }
 
 /** The error that stops the run, with where it happened (job_runs.details.error.context). */
-function inContext(err: unknown, step: string, batchSize: number, firstIds: string[]): unknown {
+function inContext(err: unknown, step: string, batchSize: number, items: readonly { id: string }[] = []): unknown {
   if (!(err instanceof Error)) return err;
+  const firstIds = items.slice(0, 10).map((item) => item.id);
   return Object.assign(err, { context: { step, batch_size: batchSize, ...(firstIds.length > 0 && { first_ids: firstIds }) } });
 }
 
