@@ -43,6 +43,8 @@ interface ScaleJob {
   /** `rows` more rows of `table` the job must not touch. */
   fill(knex: Knex, rows: number): Promise<void>;
   cli: string[];
+  /** The step whose claims the snapshot series times (its counter). */
+  step: string;
 }
 
 /** The region zones rollover's benchmark spreads its users over. */
@@ -103,6 +105,7 @@ const JOBS: ScaleJob[] = [
         { rows, now: NOW },
       ),
     cli: ['overdue'],
+    step: 'marked_overdue',
   },
   {
     name: 'recurring',
@@ -122,6 +125,7 @@ const JOBS: ScaleJob[] = [
         { rows, now: NOW },
       ),
     cli: ['recurring'],
+    step: 'instances_created',
   },
   {
     name: 'reminders',
@@ -139,6 +143,7 @@ const JOBS: ScaleJob[] = [
         { rows, now: NOW },
       ),
     cli: ['reminders'],
+    step: 'queued',
   },
   {
     name: 'rollover',
@@ -149,6 +154,7 @@ const JOBS: ScaleJob[] = [
     seed: seedRolloverLight,
     fill: (knex, rows) => insertRolloverUsers(knex, rows, 1, 'done-'),
     cli: ['rollover'],
+    step: 'rolled_over',
   },
 ];
 
@@ -178,6 +184,8 @@ interface Point {
 interface Results {
   machine: string;
   points: Point[];
+  /** The snapshot-held series (`--snapshot`). */
+  snapshot?: SnapshotPoint[];
 }
 
 const dropDatabase = async (server: BenchServer, name: string) => {
@@ -259,6 +267,74 @@ async function measure(server: BenchServer, job: ScaleJob, mode: Mode, rows: num
   }
 }
 
+/** One snapshot-held run: the claim time of every batch of the job's main step, in order. */
+interface SnapshotPoint {
+  job: string;
+  rows: number;
+  processed: number;
+  seconds: number;
+  claimMs: number[];
+  date: string;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/**
+ * The grow seed at `rows`, then the CLI while a second connection holds a snapshot throughout
+ * (REPEATABLE READ, one read, left open: a long report, `pg_dump`, an idle-in-transaction client).
+ * Vacuum can then remove no row version the run leaves behind, so a claim that restarted from the
+ * start of its index would step over every row already processed; a keyset claim stays flat. The
+ * claim times come from the run's own debug lines (`claimMs` of each `batch committed`).
+ */
+async function measureWithSnapshot(server: BenchServer, job: ScaleJob, rows: number): Promise<SnapshotPoint> {
+  const source = await server.database();
+  try {
+    await withIndexesBuiltAfter(source.knex, () => job.seed(source.knex, rows));
+    await source.knex.raw('VACUUM ANALYZE');
+    const holder = await source.knex.transaction({ isolationLevel: 'repeatable read' });
+    try {
+      await holder.raw('SELECT count(*) FROM users');
+      const run = await timeCli([...job.cli, '--now', NOW, '--json', ...NO_BUDGET], { DATABASE_URL: source.url, LOG_LEVEL: 'debug' });
+      const claimMs = run.stderr
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { msg?: string; step?: string; claimMs?: number })
+        .filter((line) => line.msg === 'batch committed' && line.step === job.step && line.claimMs !== undefined)
+        .map((line) => line.claimMs!);
+      return { job: job.name, rows, processed: JSON.parse(run.stdout).processed, seconds: run.seconds, claimMs, date: new Date().toISOString() };
+    } finally {
+      await holder.rollback();
+    }
+  } finally {
+    await source.knex.destroy();
+    await dropDatabase(server, source.name);
+  }
+}
+
+/** The snapshot series: the first batches' claim time against the last ones'. */
+function snapshotTable(points: SnapshotPoint[]): string {
+  const header = ['job', 'rows', 'processed', 'batches', 'seconds', 'first claim ms', 'first 10: median ms', 'last 10: median ms', 'last / first 10', 'slowest ms'];
+  const lines = [row(header), row(['---', ...header.slice(1).map(() => '---:')])];
+  for (const p of [...points].sort((a, b) => a.job.localeCompare(b.job) || a.rows - b.rows)) {
+    const [first, last] = [median(p.claimMs.slice(0, 10)), median(p.claimMs.slice(-10))];
+    lines.push(
+      row([
+        p.job,
+        fmt(p.rows),
+        fmt(p.processed),
+        fmt(p.claimMs.length),
+        fmt(p.seconds, 1),
+        fmt(p.claimMs[0], 1),
+        fmt(first, 1),
+        fmt(last, 1),
+        fmt(last / first, 2),
+        fmt(Math.max(...p.claimMs), 1),
+      ]),
+    );
+  }
+  return lines.join('\n');
+}
+
 const fmt = (n: number, digits = 0) => n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const fmtOptional = (n: number | undefined, digits: number) => (n === undefined ? '-' : fmt(n, digits));
 const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
@@ -327,6 +403,14 @@ function report(results: Results): string {
         .join('. ') +
       '.',
     '',
+    ...(results.snapshot?.length
+      ? [
+          `**With a snapshot held throughout** (\`--snapshot\`: the grow seed, and a second connection in REPEATABLE READ that read a row and stays open while the run works): the claim time of each batch of the job's main step, from the run's debug lines. Flat claims keep the last batches' claim time near the first ones'.`,
+          '',
+          snapshotTable(results.snapshot),
+          '',
+        ]
+      : []),
     `Each run is the CLI in a child process (\`--max-runtime 36000\`, so one run does all the work; process start included), on a fresh database: migrated, seeded with \`INSERT … SELECT generate_series\` (secondary indexes built after the load, as a restore does), \`VACUUM ANALYZE\`; with several runs per point, each runs on a template copy of it and the median is kept (runs s: every run). × rows and × time: against the job's smallest size in the series. CLI CPU s: user + system time of the CLI process (most of the rest of the wall time is spent in PostgreSQL; the server's own CPU is in scale.json as serverCpuSeconds, but a seeding backend or autovacuum worker ending during a run lands in it, so it is not shown). † seeded with every index kept up to date during the load (measured before the loader built them after it): same indexes, less compact. table + indexes MB: \`pg_total_relation_size\` of the job's table (tasks, reminders or users) before the run.`,
     '',
   ].join('\n');
@@ -394,7 +478,8 @@ const program = new Command('bench:scale')
     1,
   )
   .option('--report', 'measure nothing: rewrite bench/results/scale.md and docs/scaling.md from scale.json')
-  .action(async (options: { sizes: number[]; jobs: string[]; modes: Mode[]; repeat: number; report?: boolean }) => {
+  .option('--snapshot', 'measure the snapshot-held series instead: per-batch claim times while another session holds a snapshot')
+  .action(async (options: { sizes: number[]; jobs: string[]; modes: Mode[]; repeat: number; report?: boolean; snapshot?: boolean }) => {
     // Points accumulate across invocations (one size at a time on a small machine); a rerun replaces its own.
     const file = path.join(RESULTS, 'scale.json');
     const previous: Results | undefined = await fs
@@ -412,10 +497,19 @@ const program = new Command('bench:scale')
       });
     }
     const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${await server.version()}`;
-    const results: Results = { machine, points: previous?.machine === machine ? previous.points : [] };
+    const same = previous?.machine === machine;
+    const results: Results = { machine, points: same ? previous.points : [], snapshot: same ? previous.snapshot : [] };
     await fs.mkdir(RESULTS, { recursive: true });
     try {
-      for (const job of JOBS.filter((j) => options.jobs.includes(j.name))) {
+      for (const job of JOBS.filter((j) => options.snapshot && options.jobs.includes(j.name))) {
+        for (const rows of options.sizes) {
+          const point = await measureWithSnapshot(server, job, rows);
+          process.stdout.write(`${JSON.stringify({ ...point, claimMs: undefined, batches: point.claimMs.length })}\n`);
+          results.snapshot = [...(results.snapshot ?? []).filter((p) => p.job !== job.name || p.rows !== rows), point];
+          await fs.writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+        }
+      }
+      for (const job of JOBS.filter((j) => !options.snapshot && options.jobs.includes(j.name))) {
         for (const rows of options.sizes) {
           // At BASE rows both series are the same run.
           for (const mode of rows === BASE ? (['grow'] as Mode[]) : options.modes) {

@@ -111,6 +111,8 @@ interface Driver {
 /** What one batch's transaction did; recorded only once it has committed. */
 interface Batch {
   claimed: number;
+  /** How long the claim statement took, in milliseconds (the debug line's `claimMs`). */
+  claimMs?: number;
   results: StepResult[];
   failures: ItemFailure[];
   /** Rows parked by this batch. */
@@ -171,12 +173,14 @@ async function runStep(
   while (more && !ctx.shouldStop()) {
     const batch = await ctx.db.transaction(async (trx): Promise<Batch | 'locked'> => {
       if (concurrency === 'serialized' && !(await tryJobLock(trx, ctx.job))) return 'locked';
+      const started = performance.now();
       const claimed = await step.claim(trx, ctx.batchSize, exclude);
-      if (claimed.count === 0) return { claimed: 0, results: [], failures: [], parked: 0 };
+      const claimMs = Math.round((performance.now() - started) * 100) / 100;
+      if (claimed.count === 0) return { claimed: 0, claimMs, results: [], failures: [], parked: 0 };
       const applied = await applyBatch(trx, ctx, step.name, claimed);
-      if (applied.alike) return { claimed: claimed.count, results: [], failures: [], parked: 0, alike: applied.alike };
+      if (applied.alike) return { claimed: claimed.count, claimMs, results: [], failures: [], parked: 0, alike: applied.alike };
       await park(trx, ctx, step.name, applied.parkable);
-      return { claimed: claimed.count, ...applied, parked: applied.parkable.length };
+      return { claimed: claimed.count, claimMs, ...applied, parked: applied.parkable.length };
     });
     if (batch === 'locked') {
       if (progress.batches === 0) ctx.skip('another run holds the lock');
@@ -197,7 +201,10 @@ async function runStep(
     if (batch.claimed === 0) continue;
     progress.batches += 1;
     const done = batch.results.reduce((sum, result) => sum + changed(result).count, 0);
-    ctx.log.debug({ step: step.name, claimed: batch.claimed, done, failed: batch.failures.length }, 'batch committed');
+    ctx.log.debug(
+      { step: step.name, claimed: batch.claimed, claimMs: batch.claimMs, done, failed: batch.failures.length },
+      'batch committed',
+    );
     ctx.progress(`batch ${progress.batches} · ${ctx.tally.processed.toLocaleString('en')} processed`);
   }
   if (suspects.length === 0) return undefined;
