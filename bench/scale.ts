@@ -24,7 +24,8 @@ const NOW = '2025-06-01T12:00:00Z';
 const BASE = 100_000;
 const RESULTS = 'bench/results';
 const DOC = 'docs/scaling.md';
-const [START_MARK, END_MARK] = ['<!-- scale:start -->', '<!-- scale:end -->'];
+/** The blocks of docs/scaling.md that `publish` rewrites: the two series, and the snapshot-held one. */
+const MARKS = { series: 'scale', snapshot: 'scale-snapshot' } as const;
 const ZONES = 320;
 /** The run may take as long as it needs: the default budgets (50 s for reminders) would cut a big backlog into several runs. */
 const NO_BUDGET = ['--max-runtime', '36000'];
@@ -403,37 +404,41 @@ function report(results: Results): string {
         .join('. ') +
       '.',
     '',
-    ...(results.snapshot?.length
-      ? [
-          `**With a snapshot held throughout** (\`--snapshot\`: the grow seed, and a second connection in REPEATABLE READ that read a row and stays open while the run works): the claim time of each batch of the job's main step, from the run's debug lines. Flat claims keep the last batches' claim time near the first ones'.`,
-          '',
-          snapshotTable(results.snapshot),
-          '',
-        ]
-      : []),
     `Each run is the CLI in a child process (\`--max-runtime 36000\`, so one run does all the work; process start included), on a fresh database: migrated, seeded with \`INSERT … SELECT generate_series\` (secondary indexes built after the load, as a restore does), \`VACUUM ANALYZE\`; with several runs per point, each runs on a template copy of it and the median is kept (runs s: every run). × rows and × time: against the job's smallest size in the series. CLI CPU s: user + system time of the CLI process (most of the rest of the wall time is spent in PostgreSQL; the server's own CPU is in scale.json as serverCpuSeconds, but a seeding backend or autovacuum worker ending during a run lands in it, so it is not shown). † seeded with every index kept up to date during the load (measured before the loader built them after it): same indexes, less compact. table + indexes MB: \`pg_total_relation_size\` of the job's table (tasks, reminders or users) before the run.`,
     '',
   ].join('\n');
 }
 
-/** Replaces the block between the markers in docs/scaling.md, so the figures there are never typed by hand. */
-async function updateDoc(markdown: string): Promise<boolean> {
+/** The snapshot-held series, with what it measured. */
+function snapshotReport(results: Results): string {
+  const dates = (results.snapshot ?? []).map((p) => p.date.slice(0, 10)).sort();
+  return [
+    `Machine: ${results.machine}. Measured ${dates[0]} with \`npm run bench:scale -- --snapshot\`: the grow seed, then the CLI while a second connection in REPEATABLE READ that read a row stays open; the claim time of each batch of the job's main step, from the run's debug lines (\`claimMs\`). Flat claims keep the last batches' claim time near the first ones'.`,
+    '',
+    snapshotTable(results.snapshot ?? []),
+    '',
+  ].join('\n');
+}
+
+/** Replaces the block between a pair of markers in docs/scaling.md, so the figures there are never typed by hand. */
+async function updateDoc(markdown: string, mark: string): Promise<boolean> {
+  const [startMark, endMark] = [`<!-- ${mark}:start -->`, `<!-- ${mark}:end -->`];
   const doc = await fs.readFile(DOC, 'utf8').catch(() => undefined);
-  const start = doc?.indexOf(START_MARK) ?? -1;
-  const end = doc?.indexOf(END_MARK) ?? -1;
+  const start = doc?.indexOf(startMark) ?? -1;
+  const end = doc?.indexOf(endMark) ?? -1;
   if (!doc || start < 0 || end < start) return false;
-  const updated = `${doc.slice(0, start + START_MARK.length)}\n${markdown}${doc.slice(end)}`;
+  const updated = `${doc.slice(0, start + startMark.length)}\n${markdown}${doc.slice(end)}`;
   // Formatted as `npx prettier --write` would, so the generated tables stay aligned like the rest of the docs.
   await fs.writeFile(DOC, await prettier.format(updated, { ...(await prettier.resolveConfig(DOC)), filepath: DOC }));
   return true;
 }
 
-/** Writes bench/results/scale.md and the block in docs/scaling.md. */
-async function publish(results: Results): Promise<void> {
-  const markdown = report(results);
-  await fs.writeFile(path.join(RESULTS, 'scale.md'), markdown);
+/** Writes bench/results/scale[-snapshot].md and its block in docs/scaling.md. */
+async function publish(results: Results, series: keyof typeof MARKS): Promise<void> {
+  const markdown = series === 'snapshot' ? snapshotReport(results) : report(results);
+  await fs.writeFile(path.join(RESULTS, `${MARKS[series]}.md`), markdown);
   process.stdout.write(`\n${markdown}`);
-  if (await updateDoc(markdown)) process.stdout.write(`\n${DOC} updated between its scale markers\n`);
+  if (await updateDoc(markdown, MARKS[series])) process.stdout.write(`\n${DOC} updated between its ${MARKS[series]} markers\n`);
 }
 
 const list =
@@ -488,7 +493,7 @@ const program = new Command('bench:scale')
       .catch(() => undefined);
     if (options.report) {
       if (!previous) throw new Error(`${file} is missing: run the benchmark first`);
-      return publish(previous);
+      return publish(previous, options.snapshot ? 'snapshot' : 'series');
     }
     const server = await BenchServer.start();
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -526,7 +531,7 @@ const program = new Command('bench:scale')
     } finally {
       await server.stop();
     }
-    await publish(results);
+    await publish(results, options.snapshot ? 'snapshot' : 'series');
   });
 
 await program.parseAsync();

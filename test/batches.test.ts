@@ -207,3 +207,13 @@ describe('batches: claims continue from their last key (flat cost while a snapsh
     expect(await indexEntriesRead(db, 'users_rollover_due_idx', ['rollover'])).toBeLessThan(150);
   });
 });
+
+describe('claims: the unique index on recurrence_parent_id holds only generated children', () => {
+  test('partial (WHERE NOT NULL), the only unique index on the column, and still refuses a second child', async ({ db }) => {
+    const indexes = await db.knex('pg_indexes').where({ tablename: 'tasks' }).andWhereLike('indexdef', '%(recurrence_parent_id)%').pluck('indexdef');
+    expect(indexes).toEqual([expect.stringMatching(/^CREATE UNIQUE INDEX .* WHERE \(recurrence_parent_id IS NOT NULL\)$/)]);
+    const parent = await createTask(db.knex);
+    await createTask(db.knex, { user_id: parent.user_id, recurrence_parent_id: parent.id });
+    await expect(createTask(db.knex, { user_id: parent.user_id, recurrence_parent_id: parent.id })).rejects.toThrow(/unique/);
+  });
+});
