@@ -24,7 +24,8 @@ const NOW = '2025-06-01T12:00:00Z';
 const BASE = 100_000;
 const RESULTS = 'bench/results';
 const DOC = 'docs/scaling.md';
-const [START_MARK, END_MARK] = ['<!-- scale:start -->', '<!-- scale:end -->'];
+/** The blocks of docs/scaling.md that `publish` rewrites: the two series, and the snapshot-held one. */
+const MARKS = { series: 'scale', snapshot: 'scale-snapshot' } as const;
 const ZONES = 320;
 /** The run may take as long as it needs: the default budgets (50 s for reminders) would cut a big backlog into several runs. */
 const NO_BUDGET = ['--max-runtime', '36000'];
@@ -43,6 +44,8 @@ interface ScaleJob {
   /** `rows` more rows of `table` the job must not touch. */
   fill(knex: Knex, rows: number): Promise<void>;
   cli: string[];
+  /** The step whose claims the snapshot series times (its counter). */
+  step: string;
 }
 
 /** The region zones rollover's benchmark spreads its users over. */
@@ -103,6 +106,7 @@ const JOBS: ScaleJob[] = [
         { rows, now: NOW },
       ),
     cli: ['overdue'],
+    step: 'marked_overdue',
   },
   {
     name: 'recurring',
@@ -122,6 +126,7 @@ const JOBS: ScaleJob[] = [
         { rows, now: NOW },
       ),
     cli: ['recurring'],
+    step: 'instances_created',
   },
   {
     name: 'reminders',
@@ -139,6 +144,7 @@ const JOBS: ScaleJob[] = [
         { rows, now: NOW },
       ),
     cli: ['reminders'],
+    step: 'queued',
   },
   {
     name: 'rollover',
@@ -149,6 +155,7 @@ const JOBS: ScaleJob[] = [
     seed: seedRolloverLight,
     fill: (knex, rows) => insertRolloverUsers(knex, rows, 1, 'done-'),
     cli: ['rollover'],
+    step: 'rolled_over',
   },
 ];
 
@@ -178,6 +185,8 @@ interface Point {
 interface Results {
   machine: string;
   points: Point[];
+  /** The snapshot-held series (`--snapshot`). */
+  snapshot?: SnapshotPoint[];
 }
 
 const dropDatabase = async (server: BenchServer, name: string) => {
@@ -259,6 +268,74 @@ async function measure(server: BenchServer, job: ScaleJob, mode: Mode, rows: num
   }
 }
 
+/** One snapshot-held run: the claim time of every batch of the job's main step, in order. */
+interface SnapshotPoint {
+  job: string;
+  rows: number;
+  processed: number;
+  seconds: number;
+  claimMs: number[];
+  date: string;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/**
+ * The grow seed at `rows`, then the CLI while a second connection holds a snapshot throughout
+ * (REPEATABLE READ, one read, left open: a long report, `pg_dump`, an idle-in-transaction client).
+ * Vacuum can then remove no row version the run leaves behind, so a claim that restarted from the
+ * start of its index would step over every row already processed; a keyset claim stays flat. The
+ * claim times come from the run's own debug lines (`claimMs` of each `batch committed`).
+ */
+async function measureWithSnapshot(server: BenchServer, job: ScaleJob, rows: number): Promise<SnapshotPoint> {
+  const source = await server.database();
+  try {
+    await withIndexesBuiltAfter(source.knex, () => job.seed(source.knex, rows));
+    await source.knex.raw('VACUUM ANALYZE');
+    const holder = await source.knex.transaction({ isolationLevel: 'repeatable read' });
+    try {
+      await holder.raw('SELECT count(*) FROM users');
+      const run = await timeCli([...job.cli, '--now', NOW, '--json', ...NO_BUDGET], { DATABASE_URL: source.url, LOG_LEVEL: 'debug' });
+      const claimMs = run.stderr
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { msg?: string; step?: string; claimMs?: number })
+        .filter((line) => line.msg === 'batch committed' && line.step === job.step && line.claimMs !== undefined)
+        .map((line) => line.claimMs!);
+      return { job: job.name, rows, processed: JSON.parse(run.stdout).processed, seconds: run.seconds, claimMs, date: new Date().toISOString() };
+    } finally {
+      await holder.rollback();
+    }
+  } finally {
+    await source.knex.destroy();
+    await dropDatabase(server, source.name);
+  }
+}
+
+/** The snapshot series: the first batches' claim time against the last ones'. */
+function snapshotTable(points: SnapshotPoint[]): string {
+  const header = ['job', 'rows', 'processed', 'batches', 'seconds', 'first claim ms', 'first 10: median ms', 'last 10: median ms', 'last / first 10', 'slowest ms'];
+  const lines = [row(header), row(['---', ...header.slice(1).map(() => '---:')])];
+  for (const p of [...points].sort((a, b) => a.job.localeCompare(b.job) || a.rows - b.rows)) {
+    const [first, last] = [median(p.claimMs.slice(0, 10)), median(p.claimMs.slice(-10))];
+    lines.push(
+      row([
+        p.job,
+        fmt(p.rows),
+        fmt(p.processed),
+        fmt(p.claimMs.length),
+        fmt(p.seconds, 1),
+        fmt(p.claimMs[0], 1),
+        fmt(first, 1),
+        fmt(last, 1),
+        fmt(last / first, 2),
+        fmt(Math.max(...p.claimMs), 1),
+      ]),
+    );
+  }
+  return lines.join('\n');
+}
+
 const fmt = (n: number, digits = 0) => n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const fmtOptional = (n: number | undefined, digits: number) => (n === undefined ? '-' : fmt(n, digits));
 const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
@@ -332,24 +409,36 @@ function report(results: Results): string {
   ].join('\n');
 }
 
-/** Replaces the block between the markers in docs/scaling.md, so the figures there are never typed by hand. */
-async function updateDoc(markdown: string): Promise<boolean> {
+/** The snapshot-held series, with what it measured. */
+function snapshotReport(results: Results): string {
+  const dates = (results.snapshot ?? []).map((p) => p.date.slice(0, 10)).sort();
+  return [
+    `Machine: ${results.machine}. Measured ${dates[0]} with \`npm run bench:scale -- --snapshot\`: the grow seed, then the CLI while a second connection in REPEATABLE READ that read a row stays open; the claim time of each batch of the job's main step, from the run's debug lines (\`claimMs\`). Flat claims keep the last batches' claim time near the first ones'.`,
+    '',
+    snapshotTable(results.snapshot ?? []),
+    '',
+  ].join('\n');
+}
+
+/** Replaces the block between a pair of markers in docs/scaling.md, so the figures there are never typed by hand. */
+async function updateDoc(markdown: string, mark: string): Promise<boolean> {
+  const [startMark, endMark] = [`<!-- ${mark}:start -->`, `<!-- ${mark}:end -->`];
   const doc = await fs.readFile(DOC, 'utf8').catch(() => undefined);
-  const start = doc?.indexOf(START_MARK) ?? -1;
-  const end = doc?.indexOf(END_MARK) ?? -1;
+  const start = doc?.indexOf(startMark) ?? -1;
+  const end = doc?.indexOf(endMark) ?? -1;
   if (!doc || start < 0 || end < start) return false;
-  const updated = `${doc.slice(0, start + START_MARK.length)}\n${markdown}${doc.slice(end)}`;
+  const updated = `${doc.slice(0, start + startMark.length)}\n${markdown}${doc.slice(end)}`;
   // Formatted as `npx prettier --write` would, so the generated tables stay aligned like the rest of the docs.
   await fs.writeFile(DOC, await prettier.format(updated, { ...(await prettier.resolveConfig(DOC)), filepath: DOC }));
   return true;
 }
 
-/** Writes bench/results/scale.md and the block in docs/scaling.md. */
-async function publish(results: Results): Promise<void> {
-  const markdown = report(results);
-  await fs.writeFile(path.join(RESULTS, 'scale.md'), markdown);
+/** Writes bench/results/scale[-snapshot].md and its block in docs/scaling.md. */
+async function publish(results: Results, series: keyof typeof MARKS): Promise<void> {
+  const markdown = series === 'snapshot' ? snapshotReport(results) : report(results);
+  await fs.writeFile(path.join(RESULTS, `${MARKS[series]}.md`), markdown);
   process.stdout.write(`\n${markdown}`);
-  if (await updateDoc(markdown)) process.stdout.write(`\n${DOC} updated between its scale markers\n`);
+  if (await updateDoc(markdown, MARKS[series])) process.stdout.write(`\n${DOC} updated between its ${MARKS[series]} markers\n`);
 }
 
 const list =
@@ -394,7 +483,8 @@ const program = new Command('bench:scale')
     1,
   )
   .option('--report', 'measure nothing: rewrite bench/results/scale.md and docs/scaling.md from scale.json')
-  .action(async (options: { sizes: number[]; jobs: string[]; modes: Mode[]; repeat: number; report?: boolean }) => {
+  .option('--snapshot', 'measure the snapshot-held series instead: per-batch claim times while another session holds a snapshot')
+  .action(async (options: { sizes: number[]; jobs: string[]; modes: Mode[]; repeat: number; report?: boolean; snapshot?: boolean }) => {
     // Points accumulate across invocations (one size at a time on a small machine); a rerun replaces its own.
     const file = path.join(RESULTS, 'scale.json');
     const previous: Results | undefined = await fs
@@ -403,7 +493,7 @@ const program = new Command('bench:scale')
       .catch(() => undefined);
     if (options.report) {
       if (!previous) throw new Error(`${file} is missing: run the benchmark first`);
-      return publish(previous);
+      return publish(previous, options.snapshot ? 'snapshot' : 'series');
     }
     const server = await BenchServer.start();
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -412,10 +502,19 @@ const program = new Command('bench:scale')
       });
     }
     const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${await server.version()}`;
-    const results: Results = { machine, points: previous?.machine === machine ? previous.points : [] };
+    const same = previous?.machine === machine;
+    const results: Results = { machine, points: same ? previous.points : [], snapshot: same ? previous.snapshot : [] };
     await fs.mkdir(RESULTS, { recursive: true });
     try {
-      for (const job of JOBS.filter((j) => options.jobs.includes(j.name))) {
+      for (const job of JOBS.filter((j) => options.snapshot && options.jobs.includes(j.name))) {
+        for (const rows of options.sizes) {
+          const point = await measureWithSnapshot(server, job, rows);
+          process.stdout.write(`${JSON.stringify({ ...point, claimMs: undefined, batches: point.claimMs.length })}\n`);
+          results.snapshot = [...(results.snapshot ?? []).filter((p) => p.job !== job.name || p.rows !== rows), point];
+          await fs.writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+        }
+      }
+      for (const job of JOBS.filter((j) => !options.snapshot && options.jobs.includes(j.name))) {
         for (const rows of options.sizes) {
           // At BASE rows both series are the same run.
           for (const mode of rows === BASE ? (['grow'] as Mode[]) : options.modes) {
@@ -432,7 +531,7 @@ const program = new Command('bench:scale')
     } finally {
       await server.stop();
     }
-    await publish(results);
+    await publish(results, options.snapshot ? 'snapshot' : 'series');
   });
 
 await program.parseAsync();

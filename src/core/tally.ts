@@ -15,10 +15,10 @@ export class Tally {
   readonly failures: ItemFailure[] = [];
   failedCount = 0;
 
-  /** Rows a step changed, under its counter (`marked_overdue`, ...). */
-  done(counter: string, ids: readonly string[]): void {
-    this.processed += ids.length;
-    this.record(counter, ids);
+  /** Rows a step changed, under its counter (`marked_overdue`, ...): `count` of them, `ids` all or the first of them. */
+  done(counter: string, ids: readonly string[], count = ids.length): void {
+    this.processed += count;
+    this.record(counter, ids, count);
   }
 
   /** Rows looked at and deliberately left alone (a stale reminder, a finished task). */
@@ -37,8 +37,8 @@ export class Tally {
     if (n > 0) this.counts[counter] = (this.counts[counter] ?? 0) + n;
   }
 
-  private record(counter: string, ids: readonly string[]): void {
-    this.count(counter, ids.length);
+  private record(counter: string, ids: readonly string[], count = ids.length): void {
+    this.count(counter, count);
     const sample = (this.ids[counter] ??= []);
     sample.push(...ids.slice(0, Math.max(0, ID_SAMPLE_LIMIT - sample.length)));
   }

@@ -8,5 +8,5 @@ import { clearExpiredTokens } from './clearExpiredTokens.js';
  */
 export const cleanupTokensJob: Job = {
   name: 'cleanup-tokens',
-  run: (ctx) => runSteps(ctx, [clearExpiredTokens], 'global'),
+  run: (ctx) => runSteps(ctx, [clearExpiredTokens], 'serialized'),
 };

@@ -11,5 +11,5 @@ import { reopenRescheduled, reopenSettled } from './reopen.js';
  */
 export const overdueJob: Job = {
   name: 'overdue',
-  run: (ctx) => runSteps(ctx, [markOverdue, reopenRescheduled, reopenSettled], 'global'),
+  run: (ctx) => runSteps(ctx, [markOverdue, reopenRescheduled, reopenSettled], 'serialized'),
 };

@@ -1,23 +1,27 @@
-import { lockFreeStep } from '../../core/batches.js';
+import type { SerializedStep } from '../../core/batches.js';
 import { query } from '../../core/sql.js';
-
-const OPEN_AND_PAST_DUE = "status = 'open' AND NOT completed AND due_date IS NOT NULL AND due_date < :now";
+import { ID_SAMPLE_LIMIT } from '../../core/tally.js';
 
 /**
  * Open, unfinished tasks whose due date has passed (strictly: due exactly now is not overdue)
  * become `overdue`, stamped with the run's now. With OVERDUE_NOTIFY, the same statement queues
  * one notification per task and due date; the dedupe key makes a second one impossible.
+ * It returns how many it marked and the first of their ids, not every id of the batch.
  */
-export const markOverdue = lockFreeStep({
+export const markOverdue: SerializedStep = {
   name: 'marked_overdue',
-  eligible: { table: 'tasks', where: OPEN_AND_PAST_DUE, orderBy: 'due_date' },
+  eligible: {
+    table: 'tasks',
+    where: "status = 'open' AND NOT completed AND due_date IS NOT NULL AND due_date < :now",
+    cursor: { column: 'due_date', type: 'timestamptz' },
+  },
 
   async apply(trx, ctx, target) {
-    const [result] = await query<{ ids: string[]; notified: number }>(
+    const [result] = await query<{ marked: number; sample: string[]; notified: number }>(
       trx,
       `WITH marked AS (
          UPDATE tasks SET status = 'overdue', overdue_at = :now
-          WHERE ${target.where} AND ${OPEN_AND_PAST_DUE}
+          WHERE ${target.where}
          RETURNING id, user_id, title, due_date
        ), queued AS (
          INSERT INTO notifications (user_id, title, body, url, data, channels, source, dedupe_key, run_after)
@@ -29,10 +33,11 @@ export const markOverdue = lockFreeStep({
          ON CONFLICT (dedupe_key) DO NOTHING
          RETURNING 1
        )
-       SELECT coalesce((SELECT array_agg(id::text) FROM marked), '{}') AS ids,
+       SELECT (SELECT count(*)::int FROM marked) AS marked,
+              coalesce((SELECT array_agg(id::text) FROM (SELECT id FROM marked LIMIT :sampleSize) first), '{}') AS sample,
               (SELECT count(*)::int FROM queued) AS notified`,
-      { ...target.bindings, now: ctx.now, notify: ctx.config.overdueNotify },
+      { ...target.bindings, notify: ctx.config.overdueNotify, sampleSize: ID_SAMPLE_LIMIT },
     );
-    return { done: result.ids, counts: { notified: result.notified } };
+    return { done: { count: result.marked, sample: result.sample }, counts: { notified: result.notified } };
   },
-});
+};

@@ -1,31 +1,26 @@
-import { lockFreeStep } from '../../core/batches.js';
+import type { Eligibility, SerializedStep } from '../../core/batches.js';
 import { queryIds } from '../../core/sql.js';
 
 /**
  * Overdue tasks that are no longer overdue go back to `open` (and lose `overdue_at`, so a later
  * lapse is stamped afresh). Two steps, each served by its own partial index, share one update.
  */
-const reopen = (name: string, whyNoLongerOverdue: string) =>
-  lockFreeStep({
-    name,
-    eligible: { table: 'tasks', where: `status = 'overdue' AND ${whyNoLongerOverdue}` },
+const reopen = (name: string, whyNoLongerOverdue: string, cursor: Eligibility['cursor']): SerializedStep => ({
+  name,
+  eligible: { table: 'tasks', where: `status = 'overdue' AND ${whyNoLongerOverdue}`, cursor },
 
-    async apply(trx, ctx, target) {
-      return {
-        done: await queryIds(
-          trx,
-          `UPDATE tasks SET status = 'open', overdue_at = NULL
-            WHERE ${target.where}
-              AND status = 'overdue' AND (completed OR due_date IS NULL OR due_date >= :now)
-            RETURNING id`,
-          { ...target.bindings, now: ctx.now },
-        ),
-      };
-    },
-  });
+  async apply(trx, _ctx, target) {
+    return {
+      done: await queryIds(trx, `UPDATE tasks SET status = 'open', overdue_at = NULL WHERE ${target.where} RETURNING id`, target.bindings),
+    };
+  },
+});
 
-/** Due date moved to now or later (due exactly now is not overdue). */
-export const reopenRescheduled = reopen('reopened_rescheduled', 'NOT completed AND due_date >= :now');
+/** Due date moved to now or later (due exactly now is not overdue); in due order (`tasks_overdue_due_idx`). */
+export const reopenRescheduled = reopen('reopened_rescheduled', 'NOT completed AND due_date >= :now', {
+  column: 'due_date',
+  type: 'timestamptz',
+});
 
-/** Completed since, or no longer has a due date. */
-export const reopenSettled = reopen('reopened_settled', '(completed OR due_date IS NULL)');
+/** Completed since, or no longer has a due date; in id order (`tasks_overdue_settled_idx`). */
+export const reopenSettled = reopen('reopened_settled', '(completed OR due_date IS NULL)', { column: 'id', type: 'uuid' });

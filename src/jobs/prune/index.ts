@@ -11,5 +11,5 @@ import { pruneSentNotifications } from './pruneSentNotifications.js';
  */
 export const pruneJob: Job = {
   name: 'prune',
-  run: (ctx) => runSteps(ctx, [pruneJobRuns, pruneSentNotifications], 'global'),
+  run: (ctx) => runSteps(ctx, [pruneJobRuns, pruneSentNotifications], 'serialized'),
 };

@@ -1,5 +1,5 @@
 import type { Step } from '../../core/batches.js';
-import { query, queryIds } from '../../core/sql.js';
+import { query } from '../../core/sql.js';
 import type { ItemFailure } from '../../core/tally.js';
 import { ZONE_MAP_SQL, zoneMapBindings, type ZoneResolution } from '../../core/timezones.js';
 
@@ -15,6 +15,36 @@ interface BatchResult {
 const ELIGIBLE = `is_recurring AND completed AND due_date IS NOT NULL AND last_processed_at IS NULL`;
 
 /**
+ * Claims eligible tasks oldest completion first (`FOR NO KEY UPDATE SKIP LOCKED`), with a keyset
+ * cursor: each claim continues from the last `completed_at` the previous one reached (`>=`, so
+ * tasks completed at the same instant are not lost) instead of stepping again over the index
+ * entries of the tasks this run already processed, which stay in `tasks_recurring_pending_idx`
+ * until vacuum (and past it while another session holds a snapshot). Tasks the API completed
+ * without a time (`completed_at` NULL) come last, read from the start of their group. A task
+ * locked by another run is skipped and left to it, or to the next run.
+ */
+function claimInCompletionOrder(): Step['claim'] {
+  let after: string | undefined;
+  return async (trx, _ctx, limit, exclude) => {
+    const claim = (from: string, max: number) =>
+      query<{ id: string; completed: string | null }>(
+        trx,
+        `SELECT id, completed_at::text AS completed FROM tasks
+          WHERE ${ELIGIBLE} AND ${from}
+            AND id <> ALL (:exclude::uuid[])
+          ORDER BY completed_at
+          LIMIT :limit
+          FOR NO KEY UPDATE SKIP LOCKED`,
+        { exclude, limit: max, ...(after !== undefined && { after }) },
+      );
+    const timed = await claim(after === undefined ? 'completed_at IS NOT NULL' : 'completed_at >= :after::timestamptz', limit);
+    after = timed.at(-1)?.completed ?? after;
+    const untimed = timed.length < limit ? await claim('completed_at IS NULL', limit - timed.length) : [];
+    return [...timed, ...untimed].map((task) => task.id);
+  };
+}
+
+/**
  * For each claimed task, one statement: the next due date from the series' anchor
  * (`recurrence_next_due`, the one definition of the calendar, in the migration), the new
  * instance (`ON CONFLICT (recurrence_parent_id) DO NOTHING`: the database refuses a second
@@ -24,19 +54,7 @@ const ELIGIBLE = `is_recurring AND completed AND due_date IS NOT NULL AND last_p
  */
 export const createNextInstances = (zones: ZoneResolution): Step => ({
   name: 'instances_created',
-
-  async claim(trx, _ctx, limit, exclude) {
-    return queryIds(
-      trx,
-      `SELECT id FROM tasks
-        WHERE ${ELIGIBLE}
-          AND id <> ALL (:exclude::uuid[])
-        ORDER BY completed_at
-        LIMIT :limit
-        FOR NO KEY UPDATE SKIP LOCKED`,
-      { exclude, limit },
-    );
-  },
+  claim: claimInCompletionOrder(),
 
   async apply(trx, ctx, ids) {
     const [result] = await query<BatchResult>(
@@ -65,7 +83,7 @@ export const createNextInstances = (zones: ZoneResolution): Step => ({
                 recurrence_type, recurrence_interval, anchor, id, :now, :now
            FROM dated
           WHERE next_due IS NOT NULL
-         ON CONFLICT (recurrence_parent_id) DO NOTHING
+         ON CONFLICT (recurrence_parent_id) WHERE recurrence_parent_id IS NOT NULL DO NOTHING
          RETURNING id, recurrence_parent_id, due_date
        ), processed AS (
          UPDATE tasks SET last_processed_at = :now

@@ -1,5 +1,5 @@
 import type { Step } from '../../core/batches.js';
-import { query, queryIds } from '../../core/sql.js';
+import { query } from '../../core/sql.js';
 import { completedBy, dayExisted, isDue, type ZoneDays } from './localDays.js';
 
 // Binding names must not collide with type names (`::date`), which knex would read as bindings.
@@ -7,6 +7,54 @@ import { completedBy, dayExisted, isDue, type ZoneDays } from './localDays.js';
 // wall-clock expressions use (see resolveZones).
 const ZONE_TODAY = 'unnest(:zones::text[], :resolved::text[], :todays::date[]) AS zt(zone, resolved, today)';
 const zoneBindings = (days: ZoneDays) => ({ zones: days.zones, resolved: days.resolved, todays: days.todays });
+
+// The claim's order within a zone: `users_rollover_due_idx` is (timezone, this, id).
+const DUE_KEY = "coalesce(u.last_rollover_date, '-infinity'::date)";
+
+/**
+ * Claims due users zone after zone, in each zone in index order, with a keyset cursor: each
+ * claim continues after the last (zone, last closed day, id) the previous one claimed, instead of
+ * stepping again over the index entries of the users this run already rolled over (they stay in
+ * `users_rollover_due_idx` until vacuum, and past it while another session holds a snapshot).
+ * A zone is left once a claim finds fewer due users in it than it asked for. NO KEY UPDATE:
+ * enough to keep other runs off these users (SKIP LOCKED: a user another run holds is its), while
+ * the API can still insert rows that reference them (a task, a plan).
+ */
+function claimZoneByZone(days: ZoneDays): Step['claim'] {
+  let zone = 0;
+  let after: { due: string; id: string } | undefined;
+  return async (trx, _ctx, limit, exclude) => {
+    const ids: string[] = [];
+    while (zone < days.zones.length && ids.length < limit) {
+      const wanted = limit - ids.length;
+      const users = await query<{ id: string; due: string }>(
+        trx,
+        `SELECT u.id, ${DUE_KEY}::text AS due
+           FROM users u
+          WHERE u.timezone = :zone AND ${isDue('u', ':today::date')}
+            ${after ? `AND (${DUE_KEY}, u.id) > (:afterDue::date, :afterId::uuid)` : ''}
+            AND u.id <> ALL (:exclude::uuid[])
+          ORDER BY ${DUE_KEY}, u.id
+          LIMIT :limit
+          FOR NO KEY UPDATE OF u SKIP LOCKED`,
+        {
+          zone: days.zones[zone],
+          today: days.todays[zone],
+          exclude,
+          limit: wanted,
+          ...(after && { afterDue: after.due, afterId: after.id }),
+        },
+      );
+      ids.push(...users.map((user) => user.id));
+      after = users.at(-1) ?? after;
+      if (users.length < wanted) {
+        zone += 1;
+        after = undefined;
+      }
+    }
+    return ids;
+  };
+}
 
 interface Closed {
   users: string[];
@@ -36,20 +84,7 @@ interface Closed {
 export const closeDays = (days: ZoneDays): Step => ({
   name: 'rolled_over',
 
-  // NO KEY UPDATE: enough to keep other runs off these users, while the API can still insert rows
-  // that reference them (a task, a plan).
-  async claim(trx, _ctx, limit, exclude) {
-    return queryIds(
-      trx,
-      `SELECT u.id
-         FROM ${ZONE_TODAY}
-         JOIN users u ON u.timezone = zt.zone AND ${isDue('u', 'zt.today')}
-        WHERE u.id <> ALL (:exclude::uuid[])
-        LIMIT :limit
-        FOR NO KEY UPDATE OF u SKIP LOCKED`,
-      { ...zoneBindings(days), exclude, limit },
-    );
-  },
+  claim: claimZoneByZone(days),
 
   async apply(trx, ctx, ids) {
     const [closed] = await query<Closed>(
