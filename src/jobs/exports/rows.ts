@@ -89,7 +89,7 @@ export class SnapshotReader {
   }
 
   /** One SELECT (`:userId` bound) through a server-side cursor: never the whole table in memory. */
-  private async *rows(client: pg.Client, select: string, userId: string): AsyncIterable<string[]> {
+  private async *rows(client: pg.Client, select: string, userId: string): AsyncIterable<(string | null)[]> {
     const { sql, bindings } = this.db.raw(select, { userId }).toSQL().toNative();
     const stream = client.query(
       new QueryStream(sql, bindings as unknown[], {
@@ -106,7 +106,7 @@ export class SnapshotReader {
     (stream.cursor as NodeJS.EventEmitter).once('error', (err: Error) => stream.destroy(err));
     let readToEnd = false;
     try {
-      for await (const row of stream as AsyncIterable<string[]>) yield row;
+      for await (const row of stream as AsyncIterable<(string | null)[]>) yield row;
       readToEnd = true;
     } finally {
       if (!readToEnd) this.broken.add(client);

@@ -44,7 +44,9 @@ export const csvZip: Format = {
     const appendNext = () => {
       const entity = entities.shift();
       if (!entity) return void zip.finalize().catch(() => undefined); // errors surface on the stream itself
-      zip.append(textStream(csvFile(rows, entity)), { name: `${entity.name}.csv`, date });
+      // archiver does not watch an entry's errors: without this a failing entry would stall the zip.
+      const entry = textStream(csvFile(rows, entity)).once('error', (err) => zip.destroy(err));
+      zip.append(entry, { name: `${entity.name}.csv`, date });
     };
     zip.on('entry', appendNext);
     appendNext();

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 
 /** Streams a SELECT over one user's rows (`:userId`), in order: each row its columns' text, as PostgreSQL wrote it. */
-export type RowSource = (select: string) => AsyncIterable<string[]>;
+export type RowSource = (select: string) => AsyncIterable<(string | null)[]>;
 
 /** What a table cell (CSV, Markdown) shows of one value. */
 export interface Cell {
@@ -12,10 +12,11 @@ export interface Cell {
 
 /**
  * A cell from the JSON PostgreSQL wrote for one value (`to_json`, see entities.ts): a string's
- * own text; NULL empty; a number, boolean, array or object exactly as written, so no stored
+ * own text; NULL (SQL's, which `to_json` passes through, or JSON's) empty; a number, boolean, array or object exactly as written, so no stored
  * digit passes through a JavaScript number (`9007199254740993`, `0.10000000000000000555`).
  */
-export function cellOf(json: string): Cell {
+export function cellOf(json: string | null): Cell {
+  if (json === null) return { text: '', isText: false };
   if (json.startsWith('"')) return { text: JSON.parse(json) as string, isText: true };
   return { text: json === 'null' ? '' : json, isText: false };
 }
