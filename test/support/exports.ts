@@ -7,6 +7,8 @@ import { promisify } from 'node:util';
 import { parse } from 'csv-parse/sync';
 import type { Knex } from 'knex';
 import yauzl from 'yauzl';
+import type { RowSource } from '../../src/jobs/exports/formats/format.js';
+import { FORMATS, type FormatName } from '../../src/jobs/exports/formats/index.js';
 import { createUser, type User } from './factories.js';
 
 /** Text that breaks naive serializers: quotes, commas, line breaks, HTML, pipes, formulas, non-ASCII. */
@@ -196,4 +198,28 @@ export async function queueExports(knex: Knex, n: number, tasks = 50): Promise<s
     .insert(users.map((user, i) => ({ user_id: user.id, format: ['json', 'csv', 'markdown'][i % 3] })))
     .returning('id');
   return rows.map((row) => row.id as string);
+}
+
+/**
+ * Makes `format` fail on one user's data the way a serializer fails on a value it cannot write,
+ * after `afterRows` rows (so a cursor is mid-read), for the CLI runs of this process. The formats
+ * pass PostgreSQL's text along and no stored value makes them fail any more, so this stands in
+ * for one. Returns the undo.
+ */
+export function unserializableFor(userId: string, format: FormatName, afterRows: number): () => void {
+  const original = FORMATS[format];
+  const failing = (rows: RowSource): RowSource => {
+    let seen = 0;
+    return async function* (select) {
+      for await (const row of rows(select)) {
+        seen += 1;
+        if (seen > afterRows) throw new TypeError(`cannot serialize the value in row ${seen}`);
+        yield row;
+      }
+    };
+  };
+  FORMATS[format] = { ...original, render: (rows, header) => original.render(header.user_id === userId ? failing(rows) : rows, header) };
+  return () => {
+    FORMATS[format] = original;
+  };
 }

@@ -102,14 +102,22 @@ export class SnapshotReader {
     // An error after the reader stopped (the export already failed) has no one to tell and must not crash the run.
     stream.on('error', () => undefined);
     // A connection lost while the stream is paused (storage applying backpressure) reaches only the
-    // cursor's 'error' event, which pg-query-stream does not watch: the export would wait forever.
-    (stream.cursor as NodeJS.EventEmitter).once('error', (err: Error) => stream.destroy(err));
+    // cursor's 'error' event: pg-query-stream does not watch it, and its destroy then waits for a
+    // ReadyForQuery that never comes. The read fails on it directly instead of waiting forever.
+    const lost = new Promise<never>((_, reject) => (stream.cursor as NodeJS.EventEmitter).once('error', reject));
+    lost.catch(() => undefined);
+    const iterator = (stream as AsyncIterable<(string | null)[]>)[Symbol.asyncIterator]();
     let readToEnd = false;
     try {
-      for await (const row of stream as AsyncIterable<(string | null)[]>) yield row;
+      for (let next = await Promise.race([iterator.next(), lost]); !next.done; next = await Promise.race([iterator.next(), lost])) {
+        yield next.value;
+      }
       readToEnd = true;
     } finally {
-      if (!readToEnd) this.broken.add(client);
+      if (!readToEnd) {
+        this.broken.add(client);
+        void iterator.return?.().catch(() => undefined);
+      }
     }
   }
 }
