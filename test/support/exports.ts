@@ -123,22 +123,35 @@ export interface FaultyDirectory {
  * A directory this process cannot write to. Root ignores permission bits, so as root it is a
  * read-only bind mount (EROFS); otherwise mode 0500 (EACCES). A string: why it cannot be made here.
  */
-export async function unwritableDirectory(): Promise<FaultyDirectory | string> {
+export async function unwritableDirectory(): Promise<(FaultyDirectory & { refuse(): Promise<void> }) | string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'planner-jobs-unwritable-'));
   const close = () => fs.rm(dir, { recursive: true, force: true });
   if (!isRoot()) {
     await fs.chmod(dir, 0o500);
-    return { dir, restore: () => fs.chmod(dir, 0o700), close };
+    return { dir, restore: () => fs.chmod(dir, 0o700), refuse: () => fs.chmod(dir, 0o500), close };
   }
+  // Remounting read-only fails (EBUSY) while a file on it is open for writing: tried again until between two files.
+  const refuse = async () => {
+    for (let tries = 0; ; tries++) {
+      try {
+        return void (await execFileAsync('mount', ['-o', 'remount,bind,ro', dir]));
+      } catch (err) {
+        if (tries >= 200) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  };
   try {
     await execFileAsync('mount', ['--bind', dir, dir]);
-    await execFileAsync('mount', ['-o', 'remount,bind,ro', dir]);
+    await refuse();
   } catch (err) {
+    await execFileAsync('umount', [dir]).catch(() => undefined);
     await close();
     return `a read-only bind mount is not permitted here (${(err as Error).message.split('\n')[0]})`;
   }
   return {
     dir,
+    refuse,
     restore: async () => void (await execFileAsync('mount', ['-o', 'remount,bind,rw', dir])),
     close: async () => {
       await execFileAsync('umount', [dir]).catch(() => undefined);
