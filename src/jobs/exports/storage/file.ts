@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { configError, unavailableError } from '../../../core/errors.js';
-import { PROBE_BODY, PROBE_NAME, type ExportStorage } from './index.js';
+import { PROBE_BODY, probeName, type ExportStorage } from './index.js';
 
 /** errno codes (errno(3)) that say the directory cannot take files as configured: fix EXPORT_DIR (78). */
 const MISCONFIGURED = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'ENOENT', 'ELOOP', 'ENAMETOOLONG']);
@@ -36,7 +36,7 @@ export function fileStorage(dir: string): ExportStorage {
     link: async (key) => ({ url: pathToFileURL(fullPath(key)).href, expiresAt: null }),
 
     async probe() {
-      const probe = fullPath(PROBE_NAME);
+      const probe = fullPath(probeName());
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       try {
         await fs.writeFile(probe, PROBE_BODY, { mode: 0o600 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Config } from '../../../core/config.js';
 import type { ExitError } from '../../../core/errors.js';
@@ -62,9 +63,10 @@ export async function probeStorage(config: Config): Promise<void> {
 }
 
 /**
- * The probe object's name, beside the exports (never a user id, so never an export's key). Always
- * the same: concurrent runs overwrite it, and one left behind (no delete permission) stays one.
+ * A probe object's name, beside the exports (never a user id, so never an export's key), new for
+ * every run: concurrent runs never write and delete the same object. One left behind (a bucket
+ * that grants no delete) is removed by the bucket's lifecycle rule on the prefix (docs/exports.md).
  */
-export const PROBE_NAME = '.planner-jobs-probe';
+export const probeName = () => `.planner-jobs-probe-${randomUUID()}`;
 /** A few kilobytes: a block's worth, so a full disk refuses it. */
 export const PROBE_BODY = Buffer.alloc(4096, '.');

@@ -3,7 +3,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Config } from '../../../core/config.js';
 import { configError, describeError, isUnavailable, unavailableError } from '../../../core/errors.js';
-import { PROBE_BODY, PROBE_NAME, type ExportStorage } from './index.js';
+import { PROBE_BODY, probeName, type ExportStorage } from './index.js';
 
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 // S3's smallest part, two in flight: the upload holds ~15 MB whatever the export's size.
@@ -100,7 +100,7 @@ export function s3Storage(config: Config): ExportStorage {
     },
 
     async probe() {
-      const Key = [prefix, PROBE_NAME].filter(Boolean).join('/');
+      const Key = [prefix, probeName()].filter(Boolean).join('/');
       const abortSignal = AbortSignal.timeout(PROBE_TIMEOUT_MS);
       await client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: PROBE_BODY, ServerSideEncryption: 'AES256' }), {
         abortSignal,
