@@ -29,6 +29,11 @@ export interface World {
   check(knex: Knex): Promise<Counts>;
   /** Storage stops answering (connections refused, open ones reset) and comes back. */
   storage?: { refuse(): Promise<void>; accept(): Promise<void> };
+  /**
+   * Export storage becomes files under `directory.dir` from the next run on (the disk scenarios),
+   * and checks count them there; the world closes the directory in its own `close`.
+   */
+  useDirectory?(directory: { dir: string; close(): Promise<void> }): void;
   /** Forgets what the receivers got so far (after a measuring run on a copy of the data). */
   reset?(): Promise<void>;
   close(): Promise<void>;

@@ -6,6 +6,7 @@ import MarkdownIt from 'markdown-it';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { ENTITIES } from '../src/jobs/exports/entities.js';
 import { csvCell } from '../src/jobs/exports/formats/csv.js';
+import { cellOf } from '../src/jobs/exports/formats/format.js';
 import { markdownCell } from '../src/jobs/exports/formats/markdown.js';
 import { cli } from './support/cli.js';
 import { test } from './support/db.js';
@@ -100,8 +101,8 @@ describe('exports: csv is a zip of RFC 4180 files, one per entity type, formulas
     expect(files.routine_tasks[0].title).toBe("'@alice stretch");
     expect(files.goals[0].progress).toBe('40');
     expect(files.activity_logs.find((log) => log.action === 'number')!.details).toBe('-5');
-    const cells = [csvCell(-5), csvCell('-5'), csvCell('=a,"b"'), csvCell(null), csvCell(['x'])];
-    expect(cells).toEqual(['-5', "'-5", '"\'=a,""b"""', '', '"[""x""]"']);
+    const cells = ['-5', '"-5"', '"=a,\\"b\\""', 'null', null, '["x"]'].map((json) => csvCell(cellOf(json)));
+    expect(cells).toEqual(['-5', "'-5", '"\'=a,""b"""', '', '', '"[""x""]"']);
   });
 
   test('an entity with no rows still has its header', async ({ db }) => {
@@ -163,5 +164,31 @@ describe('exports: s3 storage', () => {
     expect(head.ContentDisposition).toBe(`attachment; filename="planner-export-${job.id}.zip"`);
     expect((await parseCsvZip(await s3.body(job.object_key))).tasks[0].title).toBe(`alice ${TRICKY}`);
     expect(run.stdout).toContain(job.download_url);
+  });
+});
+
+describe('exports: a user’s data leaves exactly as stored, every digit (issue #14 part 5)', () => {
+  test('bigint ids and jsonb numbers beyond 2^53 and with 20 decimals keep every digit in JSON, CSV and Markdown', async ({ db }) => {
+    const { user } = await seedPlanner(db.knex, 'alice');
+    await db.knex.raw(
+      `INSERT INTO activity_logs (id, user_id, action, details)
+       VALUES (9007199254740995, :user, 'order', '{"order_id": 9007199254740993, "ratio": 0.10000000000000000555}')`,
+      { user: user.id },
+    );
+    const digits = ['9007199254740995', '9007199254740993', '0.10000000000000000555'];
+
+    const json = (await exportFile(db.url, user.id, 'json')).toString('utf8');
+    const files = await parseCsvZip(await exportFile(db.url, user.id, 'csv'));
+    const markdown = (await exportFile(db.url, user.id, 'markdown')).toString('utf8');
+
+    for (const number of digits) {
+      expect(json).toContain(number);
+      expect(markdown).toContain(number);
+    }
+    const order = files.activity_logs.find((log) => log.action === 'order')!;
+    expect(order.id).toBe('9007199254740995');
+    expect(order.details).toContain('9007199254740993');
+    expect(order.details).toContain('0.10000000000000000555');
+    expect(order.details).not.toMatch(/9007199254740992|0\.1[,}]/);
   });
 });

@@ -4,8 +4,8 @@ import { markComplete, markFailedAttempt, release, renewLease } from '../src/job
 import { cli } from './support/cli.js';
 import { test } from './support/db.js';
 import { at, createUser, plusMs } from './support/factories.js';
-import { seedPlanner } from './support/exports.js';
-import { closedEndpoint, startS3, type S3Server } from './support/s3.js';
+import { seedPlanner, unserializableFor } from './support/exports.js';
+import { startS3, type S3Server } from './support/s3.js';
 
 const NOW = '2025-06-01T12:00:00.000Z';
 const now = at(NOW);
@@ -112,43 +112,42 @@ describe('exports: retries overwrite, never duplicate', () => {
   });
 });
 
-describe('exports: storage down makes the job retry with backoff, then fail with that error', () => {
-  test('attempts 1..5 wait 1, 2, 4, 8 minutes; the 5th failure is final; the error is the connection error', async ({ db }) => {
+describe('exports: an export failing on its own data retries with backoff, then fails with that error', () => {
+  test('attempts 1..5 wait 1, 2, 4, 8 minutes; the 5th failure is final; the error is the export’s own', async ({ db }) => {
     const { user } = await seedPlanner(db.knex, 'alice');
     const job = await queue(db.knex, user.id, 'json');
-    const env = { DATABASE_URL: db.url, ...s3.env, S3_ENDPOINT: await closedEndpoint() };
-
-    let when = now;
-    for (const [attempt, waitMinutes] of [
-      [1, 1],
-      [2, 2],
-      [3, 4],
-      [4, 8],
-    ]) {
-      const run = await cli(['exports', '--now', when.toISOString(), '--json'], env);
-      expect(run.code).toBe(75);
-      const row = await jobRow(db.knex, job.id);
-      expect(row).toMatchObject({ status: 'pending', attempts: attempt, locked_until: null });
-      expect(row.error).toMatch(/ECONNREFUSED/);
-      expect(row.run_after.getTime() - when.getTime()).toBeGreaterThanOrEqual(waitMinutes * 60_000);
-      // Not before its backoff.
-      const early = await cli(['exports', '--now', plusMs(row.run_after, -1000).toISOString(), '--json'], env);
-      expect(early.json()).toMatchObject({ processed: 0, failed: 0 });
-      when = row.run_after;
+    const env = { DATABASE_URL: db.url, ...s3.env };
+    const undo = unserializableFor(user.id, 'json', 0);
+    try {
+      let when = now;
+      for (const [attempt, waitMinutes] of [
+        [1, 1],
+        [2, 2],
+        [3, 4],
+        [4, 8],
+      ]) {
+        const run = await cli(['exports', '--now', when.toISOString(), '--json'], env);
+        expect(run.code).toBe(1);
+        const row = await jobRow(db.knex, job.id);
+        expect(row).toMatchObject({ status: 'pending', attempts: attempt, locked_until: null });
+        expect(row.error).toMatch(/cannot serialize/);
+        expect(row.run_after.getTime() - when.getTime()).toBeGreaterThanOrEqual(waitMinutes * 60_000);
+        // Not before its backoff.
+        const early = await cli(['exports', '--now', plusMs(row.run_after, -1000).toISOString(), '--json'], env);
+        expect(early.json()).toMatchObject({ processed: 0, failed: 0 });
+        when = row.run_after;
+      }
+      const last = await cli(['exports', '--now', when.toISOString()], env);
+      expect(last.code).toBe(1);
+      const failed = await jobRow(db.knex, job.id);
+      expect(failed).toMatchObject({ status: 'failed', attempts: 5, locked_until: null });
+      expect(failed.error).toMatch(/cannot serialize/);
+      expect(await db.knex('notifications').where({ user_id: user.id })).toHaveLength(0);
+    } finally {
+      undo();
     }
-    const last = await cli(['exports', '--now', when.toISOString()], env);
-    expect(last.code).toBe(75);
-    expect(last.stderr).toMatch(/cannot reach export storage/);
-    const failed = await jobRow(db.knex, job.id);
-    expect(failed).toMatchObject({ status: 'failed', attempts: 5, locked_until: null });
-    expect(failed.error).toMatch(/ECONNREFUSED/);
-    expect(await db.knex('notifications').where({ user_id: user.id })).toHaveLength(0);
-
-    // Storage back: a failed job stays failed (the API queues a new request).
-    const after = await cli(['exports', '--now', plusMs(when, 3600_000).toISOString(), '--json'], {
-      ...env,
-      S3_ENDPOINT: s3.endpoint,
-    });
+    // A failed job stays failed (the API queues a new request, or an operator runs retry).
+    const after = await cli(['exports', '--now', plusMs(now, 24 * 3600_000).toISOString(), '--json'], env);
     expect(after.json()).toMatchObject({ processed: 0 });
   });
 });
@@ -186,24 +185,27 @@ describe('exports: leases', () => {
     expect(await jobRow(db.knex, expired.id)).toMatchObject({ status: 'complete', attempts: 2 });
   });
 
-  test('a run whose lease expired cannot overwrite the newer attempt (fenced by attempts)', async ({ db }) => {
+  test('a run whose lease expired cannot overwrite the newer attempt (fenced by the lease token)', async ({ db }) => {
     const user = await createUser(db.knex);
-    const job = await queue(db.knex, user.id, 'json', { status: 'processing', attempts: 1, locked_until: plusMs(now, -1) });
+    await queue(db.knex, user.id, 'json');
+    const staleJob = (await claimNext(db.knex, plusMs(now, -600_000), []))!;
     await cli(['exports', '--now', NOW], { DATABASE_URL: db.url, ...s3.env });
-    const newer = await jobRow(db.knex, job.id);
+    const newer = await jobRow(db.knex, staleJob.id);
+    expect(newer).toMatchObject({ status: 'complete', attempts: 2 });
 
-    const stale = await markComplete(
-      db.knex,
-      { id: job.id, user_id: user.id, format: 'json', attempt: 1 },
-      { key: 'stale', link: { url: 'https://stale.invalid', expiresAt: null }, bytes: 1, at: now, notifyAfter: now },
-    );
+    const stale = await markComplete(db.knex, staleJob, {
+      key: 'stale',
+      link: { url: 'https://stale.invalid', expiresAt: null },
+      bytes: 1,
+      at: now,
+      notifyAfter: now,
+    });
 
-    const staleJob = { id: job.id, user_id: user.id, format: 'json' as const, attempt: 1 };
     expect(stale).toBe(false);
     expect(await renewLease(db.knex, staleJob, now)).toBe(false);
     expect(await markFailedAttempt(db.knex, staleJob, 'stale', now)).toBe('lost');
-    expect(await release(db.knex, staleJob)).toBe(false);
-    expect(await jobRow(db.knex, job.id)).toEqual(newer);
+    expect(await release(db.knex, staleJob, { charge: false })).toBe(false);
+    expect(await jobRow(db.knex, staleJob.id)).toEqual(newer);
   });
 
   test('a job whose lease expired on its last attempt is failed, not left processing', async ({ db }) => {

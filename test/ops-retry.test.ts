@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
 import { describe, expect } from 'vitest';
+import { claimNext } from '../src/jobs/exports/claim.js';
+import { markComplete, markFailedAttempt, release, renewLease } from '../src/jobs/exports/finish.js';
 import { cli } from './support/cli.js';
 import { test } from './support/db.js';
 import { at, createUser } from './support/factories.js';
@@ -117,5 +119,29 @@ describe('retry: bad usage exits 64', () => {
     const run = await cli(args, { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/x' });
     expect(run.code).toBe(64);
     expect(run.stderr).toMatch(message);
+  });
+});
+
+describe('retry exports --failed: a stale holder of an earlier attempt can never write again (lease token)', () => {
+  test('after retry resets attempts, the old holder (same attempt number) matches nothing; the new attempt stands', async ({
+    db,
+  }) => {
+    const user = await createUser(db.knex);
+    await exportJob(db.knex, user.id, 'pending', { attempts: 0 });
+    // A run claims it (attempt 1), stalls past its lease; the job ends failed and an operator redrives it.
+    const stale = (await claimNext(db.knex, EARLIER, []))!;
+    await db.knex('export_jobs').where({ id: stale.id }).update({ status: 'failed', error: 'lease expired' });
+    await cli(['retry', 'exports', '--failed', '--now', NOW], { DATABASE_URL: db.url });
+    const fresh = (await claimNext(db.knex, at(NOW), []))!;
+    expect(fresh).toMatchObject({ id: stale.id, attempt: stale.attempt });
+    const newer = await db.knex('export_jobs').where({ id: stale.id }).first();
+
+    const done = { key: 'stale', link: { url: 'file:///stale', expiresAt: null }, bytes: 1, at: at(NOW), notifyAfter: at(NOW) };
+    expect(await markComplete(db.knex, stale, done)).toBe(false);
+    expect(await renewLease(db.knex, stale, at(NOW))).toBe(false);
+    expect(await markFailedAttempt(db.knex, stale, 'stale', at(NOW))).toBe('lost');
+    expect(await release(db.knex, stale, { charge: true })).toBe(false);
+    expect(await db.knex('export_jobs').where({ id: stale.id }).first()).toEqual(newer);
+    expect(await markComplete(db.knex, fresh, done)).toBe(true);
   });
 });

@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { BUCKET, startS3 } from '../../test/support/s3.js';
@@ -25,9 +26,15 @@ export const exportsChaos: ChaosJob = {
   async world(items) {
     const s3 = await startS3();
     const proxy = await RefusingProxy.start(s3.endpoint);
+    const env: Record<string, string> = { ...s3.env, S3_ENDPOINT: proxy.url };
+    let directory: { dir: string; close(): Promise<void> } | undefined;
     return {
-      env: { ...s3.env, S3_ENDPOINT: proxy.url },
+      env,
       storage: { refuse: () => proxy.refuse(), accept: () => proxy.accept() },
+      useDirectory(files) {
+        directory = files;
+        Object.assign(env, { EXPORT_STORAGE: 'file', EXPORT_DIR: files.dir });
+      },
       async seed(knex) {
         await seedUsers(knex, items);
         await knex.raw(
@@ -44,7 +51,7 @@ export const exportsChaos: ChaosJob = {
       },
       async check(knex) {
         const objects = new Map<string, number>();
-        for (const key of await s3.keys()) {
+        for (const key of directory ? await exportFiles(directory.dir) : await s3.keys()) {
           const id = path.basename(key).split('.')[0];
           objects.set(id, (objects.get(id) ?? 0) + 1);
         }
@@ -75,9 +82,18 @@ export const exportsChaos: ChaosJob = {
         for (const key of await s3.keys()) await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
       },
       async close() {
+        await directory?.close();
         await proxy.refuse();
         await s3.close();
       },
     };
   },
 };
+
+/** The finished export files under `dir` (`<user>/<job>.<ext>`): no `.partial` leftovers, no probe. */
+async function exportFiles(dir: string): Promise<string[]> {
+  const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isFile() && !entry.name.endsWith('.partial') && !entry.name.startsWith('.'))
+    .map((entry) => path.join(entry.parentPath, entry.name));
+}

@@ -1,6 +1,7 @@
 import { clockScenario } from './clock.js';
 import { concurrentScenario } from './concurrent.js';
 import { connectionScenario } from './connection.js';
+import { fullDiskScenario, unwritableDirectoryScenario } from './disk.js';
 import { restartScenario } from './restart.js';
 import { servicesScenario } from './services.js';
 import { sigkillScenario } from './sigkill.js';
@@ -12,5 +13,7 @@ export const SCENARIOS: Scenario[] = [
   connectionScenario,
   restartScenario,
   servicesScenario,
+  fullDiskScenario,
+  unwritableDirectoryScenario,
   clockScenario,
 ];

@@ -20,3 +20,10 @@ export const JOB_NAMES = Object.keys(JOBS) as JobName[];
 
 /** `cleanup-tokens` → `CLEANUP_TOKENS`, as in `JOB_CLEANUP_TOKENS_ENABLED`. */
 export const jobEnvName = (job: JobName) => job.toUpperCase().replace(/-/g, '_');
+
+/**
+ * An operator's command that does a scheduled job's work on demand and records itself in
+ * job_runs under its own name (contract: `export --user` records itself as `export`): never
+ * scheduled, monitored (heartbeat, metrics, `status --check`) or turned off by JOB_<NAME>_ENABLED.
+ */
+export type OnDemandCommand = 'export';

@@ -14,11 +14,15 @@ export interface GlobalOptions {
   json?: boolean;
 }
 
-/** Everything a job command does around its job: enabled check, monitoring, database, schema check, run, summary. */
+/**
+ * Everything a job command does around its job: enabled check, monitoring, database, schema
+ * check, the job's preflight (before the run is recorded), run, summary. An on-demand command
+ * (`recordAs`) is neither turned off by its job's JOB_<NAME>_ENABLED nor monitored as that job.
+ */
 export async function runJobCommand(session: Session, job: Job, options: GlobalOptions): Promise<ExitCode> {
   const { config, log, io } = session;
   const started = Date.now();
-  if (!config.jobs[job.name].enabled) {
+  if (!job.recordAs && !config.jobs[job.name].enabled) {
     log.info(`${job.name} is turned off (JOB_..._ENABLED=false); nothing done`);
     await reportDisabled(session, job.name, options.dryRun === true);
     printSummary(
@@ -38,10 +42,11 @@ export async function runJobCommand(session: Session, job: Job, options: GlobalO
     );
     return ExitCode.ok;
   }
-  return monitorRun(session, job.name, options.dryRun === true, async () => {
-    const db = await openDatabase(config, log, `planner-jobs:${job.name}`);
+  const run = async () => {
+    const db = await openDatabase(config, log, `planner-jobs:${job.recordAs ?? job.name}`);
     try {
       await assertSchemaCurrent(db.knex);
+      if (!options.dryRun) await job.preflight?.(config);
       const now = options.now ?? new Date();
       const { summary, exitCode } = await executeRun(
         job,
@@ -62,7 +67,8 @@ export async function runJobCommand(session: Session, job: Job, options: GlobalO
       session.stopProgress();
       await db.close();
     }
-  });
+  };
+  return job.recordAs ? (await run()).exitCode : monitorRun(session, job.name, options.dryRun === true, run);
 }
 
 type PrintableSummary = Omit<RunSummary, 'run_id' | 'now' | 'counts' | 'ids'> & {

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import type { Knex } from 'knex';
-import type { JobName } from './catalog.js';
+import type { JobName, OnDemandCommand } from './catalog.js';
 import type { Config } from './config.js';
 import { ExitCode, classify, type ExitError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -44,14 +44,23 @@ export interface RunContext {
 }
 
 export interface Job {
+  /** The job whose settings (batch size, time budget) and locks the run uses. */
   name: JobName;
+  /** Set when an operator's on-demand command runs the job's work: the name in job_runs, the log's `job` and the summary. */
+  recordAs?: OnDemandCommand;
+  /**
+   * Checks the outside services the run needs (export storage) before the run is recorded or
+   * anything claimed; throws an ExitError (75 unavailable now, 78 misconfigured). Not called for
+   * a dry run, which writes nowhere.
+   */
+  preflight?(config: Config): Promise<void>;
   run(ctx: RunContext): Promise<void>;
 }
 
 export type RunStatus = 'succeeded' | 'failed' | 'skipped';
 
 export interface RunSummary {
-  job: JobName;
+  job: JobName | OnDemandCommand;
   status: RunStatus;
   processed: number;
   failed: number;
@@ -90,11 +99,12 @@ export async function executeRun(
   const { knex, config } = deps;
   const started = Date.now();
   const deadline = started + options.maxRuntimeSeconds * 1000;
+  const recorded = job.recordAs ?? job.name;
   const [{ id: runId }] = await knex('job_runs')
-    .insert({ job: job.name, status: 'running', dry_run: options.dryRun, host: os.hostname() })
+    .insert({ job: recorded, status: 'running', dry_run: options.dryRun, host: os.hostname() })
     .returning<{ id: string }[]>('id');
-  const log = deps.log.child({ job: job.name, runId });
-  log.info({ dryRun: options.dryRun, now: options.now.toISOString(), batchSize: options.batchSize }, `${job.name} started`);
+  const log = deps.log.child({ job: recorded, runId });
+  log.info({ dryRun: options.dryRun, now: options.now.toISOString(), batchSize: options.batchSize }, `${recorded} started`);
 
   const tally = new Tally();
   let skipReason: string | undefined;
@@ -147,7 +157,7 @@ export async function executeRun(
       : (skipReason ?? (budgetSpent ? 'time budget spent' : undefined));
   const error = failure && redactSecrets(failure.message);
   const summary: RunSummary = {
-    job: job.name,
+    job: recorded,
     status,
     processed: tally.processed,
     failed: tally.failedCount,

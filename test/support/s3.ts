@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,4 +72,41 @@ export async function closedEndpoint(): Promise<string> {
   const { port } = probe.address() as net.AddressInfo;
   await new Promise((resolve) => probe.close(resolve));
   return `http://127.0.0.1:${port}`;
+}
+
+/** S3's answers to a request signed for another region than the bucket's (S3 REST API, "Error responses"). */
+const WRONG_REGION = {
+  PermanentRedirect: {
+    status: 301,
+    message: 'The bucket you are attempting to access must be addressed using the specified endpoint.',
+  },
+  AuthorizationHeaderMalformed: {
+    status: 400,
+    message: "The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-west-1'",
+  },
+} as const;
+
+/**
+ * A loopback endpoint that answers every request as S3 answers one signed for the wrong region.
+ * s3rver cannot: it checks no region (nor any SigV4 signature), so this is the one storage fault
+ * the tests stand in for instead of provoking.
+ */
+export async function wrongRegionEndpoint(code: keyof typeof WRONG_REGION): Promise<{ endpoint: string; close(): Promise<void> }> {
+  const { status, message } = WRONG_REGION[code];
+  const server = http.createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(status, { 'content-type': 'application/xml', 'x-amz-bucket-region': 'eu-west-1' });
+      response.end(
+        `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message>` +
+          `<Region>eu-west-1</Region><RequestId>0</RequestId><HostId>0</HostId></Error>`,
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }

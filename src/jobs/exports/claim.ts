@@ -2,12 +2,13 @@ import type { Knex } from 'knex';
 import { query } from '../../core/sql.js';
 import type { FormatName } from './formats/index.js';
 
-/** An export this run holds: `attempt` is its fencing token (see finish.ts). */
+/** An export this run holds: `lease_token` is its fencing token (see finish.ts); `attempt` counts its tries. */
 export interface ClaimedExport {
   id: string;
   user_id: string;
   format: FormatName;
   attempt: number;
+  lease_token: string;
 }
 
 /** How long a claim holds before another run may take the job over; renewed while the export streams. */
@@ -23,7 +24,7 @@ export const leaseUntil = (now: Date) => new Date(now.getTime() + LEASE_SECONDS 
  * a job whose runs keep dying cannot hold the queue, and runs killed for reasons of their own
  * (a deploy, a node drained) spread over many jobs instead of using up one job's attempts.
  * A live lease is never taken; rows another run is claiming are skipped, not waited on. The
- * claim bumps `attempts`, which fences the old holder.
+ * claim bumps `attempts` and draws a new `lease_token`, which fences the old holder.
  */
 export async function claimNext(
   db: Knex | Knex.Transaction,
@@ -33,7 +34,8 @@ export async function claimNext(
   const [claimed] = await query<ClaimedExport>(
     db,
     `UPDATE export_jobs e
-        SET status = 'processing', attempts = e.attempts + 1, started_at = :now, locked_until = :until
+        SET status = 'processing', attempts = e.attempts + 1, started_at = :now, locked_until = :until,
+            lease_token = gen_random_uuid()
        FROM (SELECT id FROM export_jobs
               WHERE ((status = 'pending' AND (run_after IS NULL OR run_after <= :now))
                   OR (status = 'processing' AND (locked_until IS NULL OR locked_until <= :now) AND attempts < :max))
@@ -42,7 +44,7 @@ export async function claimNext(
               LIMIT 1
               FOR UPDATE SKIP LOCKED) due
       WHERE e.id = due.id
-      RETURNING e.id, e.user_id, e.format, e.attempts AS attempt`,
+      RETURNING e.id, e.user_id, e.format, e.attempts AS attempt, e.lease_token`,
     { now, until: leaseUntil(now), exclude, max: MAX_ATTEMPTS },
   );
   return claimed;
@@ -77,9 +79,9 @@ export async function createClaimed(
 ): Promise<ClaimedExport | undefined> {
   const [claimed] = await query<ClaimedExport>(
     db,
-    `INSERT INTO export_jobs (user_id, format, status, attempts, started_at, locked_until)
-     SELECT id, :format, 'processing', 1, :now, :until FROM users WHERE id = :userId
-     RETURNING id, user_id, format, attempts AS attempt`,
+    `INSERT INTO export_jobs (user_id, format, status, attempts, started_at, locked_until, lease_token)
+     SELECT id, :format, 'processing', 1, :now, :until, gen_random_uuid() FROM users WHERE id = :userId
+     RETURNING id, user_id, format, attempts AS attempt, lease_token`,
     { now, until: leaseUntil(now), userId, format },
   );
   return claimed;

@@ -113,3 +113,11 @@ export const selectRows = (entity: Entity) => `SELECT ${entity.columns.join(', '
  * 8601 under the UTC session zone, numbers, arrays, jsonb), so JS only passes text along.
  */
 export const selectJsonRows = (entity: Entity) => `SELECT row_to_json(r)::text AS j FROM (${selectRows(entity)}) r`;
+
+/**
+ * One JSON text per column (`to_json`), in order: the cells of CSV and Markdown, rendered by
+ * PostgreSQL as in the JSON document (ISO 8601 timestamps, arrays and jsonb as JSON), every
+ * digit of `bigint`, `numeric` and `jsonb` numbers as stored.
+ */
+export const selectJsonCells = (entity: Entity) =>
+  `SELECT ${entity.columns.map((column) => `to_json(r."${column}")::text`).join(', ')} FROM (${selectRows(entity)}) r`;

@@ -5,13 +5,15 @@ import type { DownloadLink } from './storage/index.js';
 
 /**
  * Every statement after the claim is fenced: it changes the row only while it is still
- * `processing` under this run's attempt. A run whose lease expired and was taken over finds
- * zero rows and stops, so it can never overwrite the newer attempt.
+ * `processing` under this claim's lease token. A run whose lease expired and was taken over
+ * (or whose job an operator redrove) finds zero rows and stops, so it can never overwrite the
+ * newer attempt. Each statement re-checks the row and says what it found (RETURNING), so a
+ * run never acts on what it believes the row holds.
  */
-const FENCE = `id = :id AND status = 'processing' AND attempts = :attempt`;
+const FENCE = `id = :id AND status = 'processing' AND lease_token = :leaseToken`;
 
 type Db = Knex | Knex.Transaction;
-const fence = (job: ClaimedExport) => ({ id: job.id, attempt: job.attempt });
+const fence = (job: ClaimedExport) => ({ id: job.id, leaseToken: job.lease_token });
 
 /** Extends the lease; false when this run no longer holds the job. */
 export async function renewLease(db: Db, job: ClaimedExport, now: Date): Promise<boolean> {
@@ -88,12 +90,21 @@ export async function markFailedAttempt(
   return row ? (row.status === 'failed' ? 'failed' : 'retry') : 'lost';
 }
 
-/** Interrupted (SIGTERM): back to `pending` at once, for the next run; the attempt still counts. */
-export async function release(db: Db, job: ClaimedExport): Promise<boolean> {
+/**
+ * Back to `pending` at once, for the next run. `charge: false` takes back the attempt the claim
+ * counted: the run's fault (storage or the database unavailable or misconfigured) is never the
+ * export's. Interrupted (SIGTERM), the attempt still counts, so a job whose runs keep being
+ * killed cannot loop forever. False when this run no longer holds the job.
+ */
+export async function release(db: Db, job: ClaimedExport, { charge }: { charge: boolean }): Promise<boolean> {
   const rows = await query(
     db,
-    `UPDATE export_jobs SET status = 'pending', locked_until = NULL, run_after = NULL WHERE ${FENCE} RETURNING id`,
-    fence(job),
+    `UPDATE export_jobs
+        SET status = 'pending', locked_until = NULL, run_after = NULL,
+            attempts = CASE WHEN :charge THEN attempts ELSE greatest(attempts - 1, 0) END
+      WHERE ${FENCE}
+      RETURNING id`,
+    { ...fence(job), charge },
   );
   return rows.length === 1;
 }

@@ -4,10 +4,12 @@ import { claimNext, createClaimed, failAbandoned, type ClaimedExport } from './c
 import type { FormatName } from './formats/index.js';
 import { elapsedClock } from '../../core/clock.js';
 import { runExport, type Clock } from './runExport.js';
-import { openStorage, type DownloadLink } from './storage/index.js';
+import { SnapshotReader } from './rows.js';
+import { openStorage, probeStorage, type DownloadLink } from './storage/index.js';
 
 /**
  * Data Export Generator (every minute; any number of runs share the queue):
+ * 0. (preflight, before the run is recorded) storage must take a write: else exit 75 or 78, nothing claimed;
  * 1. fail the jobs whose lease expired on their last attempt;
  * 2. claim the oldest due job (pending past its backoff, or processing with an expired lease);
  * 3. stream that user's data from PostgreSQL through the format into storage;
@@ -16,6 +18,7 @@ import { openStorage, type DownloadLink } from './storage/index.js';
  */
 export const exportsJob: Job = {
   name: 'exports',
+  preflight: probeStorage,
   async run(ctx) {
     const clock = elapsedClock(ctx.now);
     const abandoned = await failAbandoned(ctx.db, clock());
@@ -36,9 +39,15 @@ export const exportsJob: Job = {
   },
 };
 
-/** `export --user ID --format F`: one export, now; `onLink` receives its link when it completes. */
+/**
+ * `export --user ID --format F`: one export, now; `onLink` receives its link when it completes.
+ * Recorded in job_runs as `export` (contract), so it neither pings the scheduled job's heartbeat
+ * nor counts as its last success, and JOB_EXPORTS_ENABLED=false does not block it.
+ */
 export const exportNowJob = (userId: string, format: FormatName, onLink: (link: DownloadLink) => void): Job => ({
   name: 'exports',
+  recordAs: 'export',
+  preflight: probeStorage,
   async run(ctx) {
     const clock = elapsedClock(ctx.now);
     const job = await createClaimed(ctx.db, clock(), userId, format);
@@ -50,15 +59,18 @@ export const exportNowJob = (userId: string, format: FormatName, onLink: (link: 
   },
 });
 
+/** Opens storage and the run's reading connection around `work`, and closes both after it. */
 async function withStorage(
   ctx: RunContext,
   clock: Clock,
   work: (exportOne: (job: ClaimedExport) => Promise<DownloadLink | undefined>) => Promise<void>,
 ): Promise<void> {
   const storage = await openStorage(ctx.config);
+  const reader = new SnapshotReader(ctx.db);
   try {
-    await work((job) => runExport(ctx, job, storage, clock));
+    await work((job) => runExport(ctx, job, storage, reader, clock));
   } finally {
     storage.close();
+    await reader.close();
   }
 }

@@ -1,17 +1,17 @@
 import { Transform, Writable, pipeline } from 'node:stream';
 import * as streams from 'node:stream/promises';
-import { describeError, isUnavailable, unavailableError } from '../../core/errors.js';
+import { describeError, isUnavailable, unavailableError, type ExitError } from '../../core/errors.js';
 import { redactSecrets } from '../../core/redact.js';
-
-/** The run's clock: `--now` (or the start) plus the time the run has taken, for leases and stamps. */
-export type Clock = () => Date;
 import type { RunContext } from '../../core/runner.js';
 import { LEASE_SECONDS, type ClaimedExport } from './claim.js';
 import { markComplete, markFailedAttempt, release, renewLease } from './finish.js';
 import { FORMAT_VERSION } from './formats/format.js';
 import { FORMATS } from './formats/index.js';
-import { inSnapshot, userRows } from './rows.js';
+import type { SnapshotReader } from './rows.js';
 import type { DownloadLink, ExportStorage } from './storage/index.js';
+
+/** The run's clock: `--now` (or the start) plus the time the run has taken, for leases and stamps. */
+export type Clock = () => Date;
 
 /** A stream that moves no byte for this long is stuck; checked every STALL_CHECK_MS. */
 const STALL_SECONDS = 60;
@@ -21,15 +21,20 @@ const STALL_CHECK_MS = 5_000;
 class Stopped extends Error {}
 
 /**
- * One claimed export: stream the user's data from PostgreSQL through the format's serializer
- * into storage, then record the link (fenced) and notify the user. The lease is renewed while
- * it streams; a SIGTERM or a lost lease stops the stream. In a dry run the bytes are counted
- * and dropped: nothing is uploaded, nothing written.
+ * One claimed export: stream the user's data from PostgreSQL (through `reader`) through the
+ * format's serializer into storage, then record the link (fenced) and notify the user. The lease
+ * is renewed while it streams; a SIGTERM or a lost lease stops the stream. In a dry run the bytes
+ * are counted and dropped: nothing is uploaded, nothing written.
+ *
+ * A failure of the export's own (its data, a storage error about this object) charges it an
+ * attempt and the run goes on. A fault of the run (storage full, misconfigured or unreachable;
+ * the database unreachable) hands the export back uncharged and throws (exit 75 or 78).
  */
 export async function runExport(
   ctx: RunContext,
   job: ClaimedExport,
   storage: ExportStorage,
+  reader: SnapshotReader,
   clock: Clock,
 ): Promise<DownloadLink | undefined> {
   const format = FORMATS[job.format];
@@ -61,9 +66,8 @@ export async function runExport(
   }, STALL_CHECK_MS);
   try {
     const exportedAt = clock();
-    await inSnapshot(ctx, async (trx) => {
-      const source = userRows(trx, job.user_id);
-      const body = await format.render(source.rows, {
+    await reader.read(job.user_id, async (rows) => {
+      const body = await format.render(rows, {
         format_version: FORMAT_VERSION,
         exported_at: exportedAt.toISOString(),
         user_id: job.user_id,
@@ -74,18 +78,14 @@ export async function runExport(
         byteCounter((n) => (bytes += n)),
         () => undefined,
       );
-      try {
-        if (ctx.dryRun) await discard(counted, stop.signal);
-        else
-          await storage.put(
-            key,
-            counted,
-            { contentType: format.contentType, filename: `planner-export-${job.id}.${format.extension}` },
-            stop.signal,
-          );
-      } finally {
-        source.close();
-      }
+      if (ctx.dryRun) await discard(counted, stop.signal);
+      else
+        await storage.put(
+          key,
+          counted,
+          { contentType: format.contentType, filename: `planner-export-${job.id}.${format.extension}` },
+          stop.signal,
+        );
     });
     if (ctx.dryRun) {
       log.info({ bytes }, `export ${job.id}: would store ${bytes} bytes (dry run: nothing uploaded)`);
@@ -109,7 +109,7 @@ export async function runExport(
     ctx.tally.count('bytes', bytes);
     return link;
   } catch (err) {
-    await settleFailure(ctx, job, err, stop.signal, clock(), log);
+    await settleFailure(ctx, job, runFault(storage, err), err, stop.signal, clock(), log);
     return undefined;
   } finally {
     clearInterval(heartbeat);
@@ -121,16 +121,26 @@ export async function runExport(
 async function settleFailure(
   ctx: RunContext,
   job: ClaimedExport,
+  fault: ExitError | undefined,
   err: unknown,
   stop: AbortSignal,
   now: Date,
   log: RunContext['log'],
 ) {
   if (stop.aborted && stop.reason instanceof Stopped) {
-    const released = await release(ctx.db, job);
+    const released = await release(ctx.db, job, { charge: true });
     log.warn(`export ${job.id} stopped: ${stop.reason.message}${released ? '; released for the next run' : ''}`);
     ctx.tally.skip(released ? 'released' : 'lease_lost', [job.id]);
     return;
+  }
+  // The run's fault, not the export's: back to pending with its attempt taken back, and the run
+  // stops (the next export would fail alike). If the database is what failed, the release may
+  // fail too: the lease then hands the export to a later run.
+  if (fault && !stop.aborted) {
+    const released = await release(ctx.db, job, { charge: false }).catch(() => false);
+    log.warn(`export ${job.id} handed back uncharged${released ? '' : ' (its lease will)'}: ${fault.message}`);
+    if (released) ctx.tally.skip('released', [job.id]);
+    throw fault;
   }
   // Aborted by the watchdog: its reason says more than the upload's "aborted".
   const reason = redactSecrets(describeError(stop.aborted ? stop.reason : err));
@@ -141,13 +151,15 @@ async function settleFailure(
   );
   ctx.tally.fail([{ id: job.id, reason }]);
   ctx.tally.count(outcome === 'retry' ? 'retry_scheduled' : outcome === 'failed' ? 'failed_for_good' : 'lease_lost', 1);
-  // Storage or the database is down: the next job would fail alike. Stop the run with "try again later" (75).
-  if (isUnavailable(err)) throw unavailableError(`cannot reach ${unreachable(err)}: ${reason}; try again later`, err);
 }
 
-/** Which side an unreachable-service error came from: the S3 client marks its errors with `$metadata`, a file store's carry a path. */
-const unreachable = (err: unknown) =>
-  typeof err === 'object' && err !== null && ('$metadata' in err || 'path' in err) ? 'export storage' : 'the database';
+/** Storage's verdict on the error (full, misconfigured, unreachable), else the database unreachable, else none: the export's own failure. */
+function runFault(storage: ExportStorage, err: unknown): ExitError | undefined {
+  const fault = storage.fault(err);
+  if (fault) return fault;
+  if (isUnavailable(err)) return unavailableError(`cannot reach the database: ${redactSecrets(describeError(err))}; try again later`, err);
+  return undefined;
+}
 
 const byteCounter = (add: (n: number) => void) =>
   new Transform({

@@ -9,11 +9,12 @@ const QUEUES = {
     error: 'last_error',
     reset: `status = 'pending', attempts = 0, run_after = :now, locked_until = NULL`,
   },
-  // Fresh attempts, no backoff, no lease, no leftovers of the failed attempt's timing.
+  // Fresh attempts, no backoff, no lease, no leftovers of the failed attempt's timing. The next
+  // claim draws a new lease token, so a stale holder of an old attempt can never match again.
   exports: {
     table: 'export_jobs',
     error: 'error',
-    reset: `status = 'pending', attempts = 0, run_after = NULL, locked_until = NULL, started_at = NULL, completed_at = NULL`,
+    reset: `status = 'pending', attempts = 0, run_after = NULL, locked_until = NULL, lease_token = NULL, started_at = NULL, completed_at = NULL`,
   },
 } as const;
 

@@ -1,5 +1,5 @@
-import { ENTITIES, selectJsonRows, type Entity } from '../entities.js';
-import { textStream, type Format, type RowSource } from './format.js';
+import { ENTITIES, selectJsonCells, type Entity } from '../entities.js';
+import { cellOf, textStream, type Cell, type Format, type RowSource } from './format.js';
 
 /** Fast deflate: the export's cost is PostgreSQL and the upload, not squeezing the last few percent. */
 const ZIP_LEVEL = 1;
@@ -9,25 +9,22 @@ const FORMULA_START = /^[=+\-@\t\r]/;
 const NEEDS_QUOTES = /[",\r\n]/;
 
 /**
- * One CSV cell from a JSON value of the row (ISO 8601 timestamps; arrays and objects as JSON;
+ * One CSV cell (ISO 8601 timestamps; arrays and objects as JSON; numbers with every stored digit;
  * NULL empty).
  * - OWASP CSV injection: text that a spreadsheet would read as a formula (starts with `= + - @`,
  *   tab or CR) gets a leading apostrophe; numbers (`-5`) are not text and stay as they are.
  * - RFC 4180: a cell holding a quote, comma or line break is quoted, its quotes doubled.
  */
-export function csvCell(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  let text: string;
-  if (typeof value === 'string') text = FORMULA_START.test(value) ? `'${value}` : value;
-  else text = typeof value === 'object' ? JSON.stringify(value) : String(value);
-  return NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+export function csvCell({ text, isText }: Cell): string {
+  const safe = isText && FORMULA_START.test(text) ? `'${text}` : text;
+  return NEEDS_QUOTES.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
 }
 
-const csvLine = (cells: readonly unknown[]) => `${cells.map(csvCell).join(',')}${CRLF}`;
+const csvLine = (cells: readonly string[]) => `${cells.join(',')}${CRLF}`;
 
 async function* csvFile(rows: RowSource, entity: Entity): AsyncIterable<string> {
   yield csvLine(entity.columns);
-  for await (const row of rows(selectJsonRows(entity))) yield csvLine(Object.values(JSON.parse(row) as Record<string, unknown>));
+  for await (const row of rows(selectJsonCells(entity))) yield csvLine(row.map((json) => csvCell(cellOf(json))));
 }
 
 /**
@@ -47,7 +44,9 @@ export const csvZip: Format = {
     const appendNext = () => {
       const entity = entities.shift();
       if (!entity) return void zip.finalize().catch(() => undefined); // errors surface on the stream itself
-      zip.append(textStream(csvFile(rows, entity)), { name: `${entity.name}.csv`, date });
+      // archiver does not watch an entry's errors: without this a failing entry would stall the zip.
+      const entry = textStream(csvFile(rows, entity)).once('error', (err) => zip.destroy(err));
+      zip.append(entry, { name: `${entity.name}.csv`, date });
     };
     zip.on('entry', appendNext);
     appendNext();

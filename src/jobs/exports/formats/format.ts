@@ -1,7 +1,25 @@
 import { Readable } from 'node:stream';
 
-/** Streams the single text column of a SELECT over one user's rows (`:userId`), in order. */
-export type RowSource = (select: string) => AsyncIterable<string>;
+/** Streams a SELECT over one user's rows (`:userId`), in order: each row its columns' text, as PostgreSQL wrote it. */
+export type RowSource = (select: string) => AsyncIterable<(string | null)[]>;
+
+/** What a table cell (CSV, Markdown) shows of one value. */
+export interface Cell {
+  text: string;
+  /** True for user text; false for NULL, numbers, booleans, arrays and objects. */
+  isText: boolean;
+}
+
+/**
+ * A cell from the JSON PostgreSQL wrote for one value (`to_json`, see entities.ts): a string's
+ * own text; NULL (SQL's, which `to_json` passes through, or JSON's) empty; a number, boolean, array or object exactly as written, so no stored
+ * digit passes through a JavaScript number (`9007199254740993`, `0.10000000000000000555`).
+ */
+export function cellOf(json: string | null): Cell {
+  if (json === null) return { text: '', isText: false };
+  if (json.startsWith('"')) return { text: JSON.parse(json) as string, isText: true };
+  return { text: json === 'null' ? '' : json, isText: false };
+}
 
 /** What every document says about itself. */
 export interface ExportHeader {

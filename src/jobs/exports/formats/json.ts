@@ -6,7 +6,7 @@ async function* document(rows: RowSource, header: ExportHeader): AsyncIterable<s
   for (const entity of ENTITIES) {
     yield `,${JSON.stringify(entity.name)}:[`;
     let separator = '';
-    for await (const row of rows(selectJsonRows(entity))) {
+    for await (const [row] of rows(selectJsonRows(entity)) as AsyncIterable<[string]>) {
       yield separator + row;
       separator = ',';
     }

@@ -1,8 +1,5 @@
-import { ENTITIES, selectJsonRows } from '../entities.js';
-import { textStream, type ExportHeader, type Format, type RowSource } from './format.js';
-
-const cellText = (value: unknown): string =>
-  value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+import { ENTITIES, selectJsonCells } from '../entities.js';
+import { cellOf, textStream, type ExportHeader, type Format, type RowSource } from './format.js';
 
 const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;' };
 
@@ -11,8 +8,8 @@ const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': 
  * markup (emphasis, code, links, images are backslash-escaped), a `|` cannot end the cell and
  * a line break cannot end the row.
  */
-export function markdownCell(value: unknown): string {
-  return cellText(value)
+export function markdownCell(text: string): string {
+  return text
     .replace(/[&<>]/g, (c) => HTML_ENTITIES[c])
     .replace(/[\\`*_[\]()!~|#]/g, '\\$&')
     .replace(/\r\n|\r|\n/g, ' ↵ ');
@@ -25,9 +22,9 @@ async function* document(rows: RowSource, header: ExportHeader): AsyncIterable<s
   for (const entity of ENTITIES) {
     yield `\n## ${entity.title}\n\n`;
     let count = 0;
-    for await (const row of rows(selectJsonRows(entity))) {
+    for await (const row of rows(selectJsonCells(entity))) {
       if (count === 0) yield tableRow(entity.columns) + tableRow(entity.columns.map(() => '---'));
-      yield tableRow(Object.values(JSON.parse(row) as Record<string, unknown>).map(markdownCell));
+      yield tableRow(row.map((json) => markdownCell(cellOf(json).text)));
       count += 1;
     }
     yield count === 0 ? '_None._\n' : `\n${count.toLocaleString('en')} row(s).\n`;

@@ -3,7 +3,13 @@ import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import type { ExportStorage } from './index.js';
+import { configError, unavailableError } from '../../../core/errors.js';
+import { PROBE_BODY, probeName, type ExportStorage } from './index.js';
+
+/** errno codes (errno(3)) that say the directory cannot take files as configured: fix EXPORT_DIR (78). */
+const MISCONFIGURED = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'ENOENT', 'ELOOP', 'ENAMETOOLONG']);
+/** errno codes that say it cannot take them now: out of space or quota, or a failing device (75). */
+const UNAVAILABLE = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'ESTALE', 'EBUSY']);
 
 /**
  * The embedded default: files under EXPORT_DIR. Written to `<file>.partial` and renamed when
@@ -17,16 +23,40 @@ export function fileStorage(dir: string): ExportStorage {
     async put(key, body, _object, signal) {
       const target = fullPath(key);
       const partial = `${target}.partial`;
-      await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
       try {
+        await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
         await pipeline(body, createWriteStream(partial, { mode: 0o600 }), { signal });
         await fs.rename(partial, target);
       } catch (err) {
-        await fs.rm(partial, { force: true });
+        body.destroy();
+        await fs.rm(partial, { force: true }).catch(() => undefined);
         throw err;
       }
     },
     link: async (key) => ({ url: pathToFileURL(fullPath(key)).href, expiresAt: null }),
+
+    async probe() {
+      const probe = fullPath(probeName());
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      try {
+        await fs.writeFile(probe, PROBE_BODY, { mode: 0o600 });
+      } finally {
+        await fs.rm(probe, { force: true }).catch(() => undefined);
+      }
+    },
+
+    fault(err) {
+      const code = (err as { code?: unknown } | undefined)?.code;
+      // Only file-system calls carry `syscall` with these codes; a database socket's errors are not storage's.
+      if (typeof code !== 'string' || typeof (err as { syscall?: unknown }).syscall !== 'string') return undefined;
+      if (MISCONFIGURED.has(code)) {
+        return configError(`EXPORT_DIR ${dir} cannot take the exports (${code}): make it a directory this user can write`);
+      }
+      if (UNAVAILABLE.has(code)) {
+        return unavailableError(`EXPORT_DIR ${dir} cannot take a write now (${code}); try again once it has space`, err);
+      }
+      return undefined;
+    },
     close: () => undefined,
   };
 }
