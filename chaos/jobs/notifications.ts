@@ -44,7 +44,7 @@ export const notificationsChaos: ChaosJob = {
         VAPID_PUBLIC_KEY: vapid.publicKey,
         VAPID_PRIVATE_KEY: vapid.privateKey,
         VAPID_SUBJECT: vapid.subject,
-        NODE_EXTRA_CA_CERTS: push.caFile,
+        ...push.clientEnv,
       },
       seed: (knex) => seedPendingPushes(knex, subscriptions, NOW),
       async check(knex) {
