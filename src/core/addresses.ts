@@ -11,8 +11,6 @@ export interface HostList {
   ranges: [Address, number][];
 }
 
-export const EMPTY_HOST_LIST: HostList = { names: [], ranges: [] };
-
 // RFC 1123 §2.1 host name: dot-separated labels of letters, digits and inner hyphens.
 const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 const HOST_NAME = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})*$`, 'i');
