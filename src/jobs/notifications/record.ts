@@ -44,6 +44,8 @@ interface Waiting extends Outcome {
  */
 export class DeliveryRecorder {
   private waiting: Waiting[] = [];
+  /** When the oldest waiting outcome was handed over. */
+  private waitingSince = 0;
   private timer?: NodeJS.Timeout;
   private flushing = false;
   private failure?: { err: unknown };
@@ -62,6 +64,7 @@ export class DeliveryRecorder {
     if (this.failure) return Promise.reject(this.failure.err);
     return new Promise((recorded, failed) => {
       const { id, lease_token } = notification;
+      if (this.waiting.length === 0) this.waitingSince = Date.now();
       this.waiting.push({ id, lease_token, deliveries, settlement, recorded, failed });
       this.schedule();
     });
@@ -72,8 +75,10 @@ export class DeliveryRecorder {
     clearTimeout(this.timer);
   }
 
+  /** The next flush, `intervalMs` after the oldest waiting outcome came (at once if a flush already made it wait that long). */
   private schedule(): void {
     if (this.timer || this.flushing || this.waiting.length === 0) return;
+    const delay = Math.max(0, this.waitingSince + this.intervalMs - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.flushing = true;
@@ -81,7 +86,7 @@ export class DeliveryRecorder {
         this.flushing = false;
         this.schedule();
       });
-    }, this.intervalMs);
+    }, delay);
   }
 
   private async flush(): Promise<void> {
