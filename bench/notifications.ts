@@ -61,7 +61,7 @@ export const notificationsBench: Benchmark = {
         VAPID_PUBLIC_KEY: vapid.publicKey,
         VAPID_PRIVATE_KEY: vapid.privateKey,
         VAPID_SUBJECT: vapid.subject,
-        NODE_EXTRA_CA_CERTS: push.caFile,
+        ...push.clientEnv,
       };
       deliveries.start();
       const cli = await timeCli(['notifications', '--now', NOW, '--json'], { ...env, DATABASE_URL: job.url });
@@ -81,7 +81,7 @@ export const notificationsBench: Benchmark = {
       };
       const floorRun = await time(async () => {
         for (const s of subscriptions)
-          webpush.encrypt(s.p256dh, s.auth, pushPayload({ ...sample, id: s.name } as never), 'aes128gcm');
+          webpush.encrypt(s.p256dh, s.auth, pushPayload({ ...sample, id: s.name } as never).bytes!, 'aes128gcm');
       });
 
       // Naive: web-push's README, one message after another. The agent only adds the test CA

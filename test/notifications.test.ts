@@ -28,7 +28,7 @@ const env = (db: { url: string }, extra: Record<string, string> = {}) => ({
   VAPID_PUBLIC_KEY: vapid.publicKey,
   VAPID_PRIVATE_KEY: vapid.privateKey,
   VAPID_SUBJECT: 'mailto:ops@example.test',
-  NODE_EXTRA_CA_CERTS: push.caFile,
+  ...push.clientEnv,
   ...extra,
 });
 const send = (db: { url: string }, extra: Record<string, string> = {}, args: string[] = [], when = NOW) =>
@@ -308,6 +308,38 @@ describe('notifications: the 4 KB limit', () => {
     expect(message.payload.body).toMatch(/^é+…$/);
   });
 
+  test('a 6,000-character url: dropped whole (a cut link leads nowhere), the message fits and is accepted', async ({ db }) => {
+    const user = await createUser(db.knex);
+    const sub = await subscribe(db.knex, user.id);
+    const n = await notify(db.knex, { user_id: user.id, url: `/tasks/${'x'.repeat(6000)}` });
+
+    const run = await send(db);
+
+    expect(run.code).toBe(0);
+    expect(push.rejected).toEqual([]);
+    const [message] = push.messagesOf(sub);
+    expect(message.bytes).toBeLessThanOrEqual(4096);
+    expect(message.payload).toMatchObject({ id: n.id, title: 'Pay rent', body: 'Due today', url: null });
+    expect(await notification(db.knex, n.id)).toMatchObject({ status: 'sent', last_error: null });
+  });
+
+  test('a message that cannot fit at all fails alone with its reason, nothing sent for it; the others go on', async ({ db }) => {
+    const user = await createUser(db.knex);
+    const sub = await subscribe(db.knex, user.id);
+    const huge = await notify(db.knex, { user_id: user.id, source: 's'.repeat(5000) });
+    const fine = await notify(db.knex, { user_id: user.id, dedupe_key: 'fine' });
+
+    const run = await send(db);
+
+    expect(run.code).toBe(1);
+    expect(run.json()).toMatchObject({ failed: 1, counts: { sent: 1, push_delivered: 1, push_failed: 1 } });
+    expect(push.rejected).toEqual([]);
+    expect(push.messagesOf(sub).map((m) => m.payload.id)).toEqual([fine.id]);
+    expect(await notification(db.knex, huge.id)).toMatchObject({ status: 'failed' });
+    expect((await notification(db.knex, huge.id)).last_error).toMatch(/^web: message cannot fit the 4096-byte push limit/);
+    expect(await db.knex('push_subscriptions').where({ id: sub.id }).first()).toMatchObject({ quarantined_at: null });
+  });
+
   test('413 from a service with a smaller limit: sent again without the body', async ({ db }) => {
     const user = await createUser(db.knex);
     const sub = await subscribe(db.knex, user.id);
@@ -347,6 +379,26 @@ describe('notifications: malformed subscription keys are quarantined without a n
       expect(await db.knex('push_subscriptions').where({ id: sub.id }).first()).toMatchObject({ quarantined_at: now });
     }
     expect(await notification(db.knex, n.id)).toMatchObject({ status: 'sent' });
+  });
+});
+
+describe("notifications: keys in standard base64 are accepted (browsers' getKey() through btoa())", () => {
+  test('p256dh and auth with +, / and = padding: delivered and decrypted, not quarantined', async ({ db }) => {
+    const user = await createUser(db.knex);
+    const standard = (text: string) => Buffer.from(text, 'base64url').toString('base64');
+    // A key pair whose standard spelling differs from base64url in more than the padding.
+    let keys = push.subscribe();
+    while (!/[+/]/.test(standard(keys.p256dh)) || !/[+/]/.test(standard(keys.auth))) keys = push.subscribe();
+    const sub = await subscribe(db.knex, user.id, { ...keys, p256dh: standard(keys.p256dh), auth: standard(keys.auth) });
+    expect(sub.p256dh).toMatch(/=$/);
+    expect(sub.auth).toMatch(/==$/);
+    const n = await notify(db.knex, { user_id: user.id });
+
+    const run = await send(db);
+
+    expect(run.json()).toMatchObject({ counts: { sent: 1, push_delivered: 1 } });
+    expect(push.messagesOf(sub)).toMatchObject([{ payload: { id: n.id, title: 'Pay rent' } }]);
+    expect(await db.knex('push_subscriptions').where({ id: sub.id }).first()).toMatchObject({ quarantined_at: null });
   });
 });
 

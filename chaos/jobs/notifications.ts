@@ -1,5 +1,6 @@
 import webpush from 'web-push';
 import { seedPendingPushes } from '../../bench/notifications.js';
+import { DEFAULT_NOTIFICATIONS_OPTIONS } from '../../src/jobs/notifications/policy.js';
 import { PushService, type Answer } from '../../test/support/pushService.js';
 import type { ChaosJob } from '../types.js';
 import { countsOf, NOW, tally } from './support.js';
@@ -29,9 +30,10 @@ export const notificationsChaos: ChaosJob = {
   // Past the 5-minute lease (a killed run's claims come back) and the first backoffs.
   stepMs: 10 * 60_000,
   service: 'push',
-  // At-least-once: a run killed between a send and its record resends after the lease; at most
-  // the two batches it has in flight (it claims the next while the last one's requests finish).
-  inFlightPerFault: 2 * 50,
+  // At-least-once: a run killed between a send and its record resends after the lease. A
+  // delivery keeps its concurrency slot until its outcome is committed (group commit every few
+  // milliseconds), so at most --concurrency messages are sent but unrecorded at any moment.
+  inFlightPerFault: DEFAULT_NOTIFICATIONS_OPTIONS.concurrency,
   // Hanging endpoints hold a connection for the 10 s request deadline each: fewer items.
   faultItems: { full: 300, quick: 45 },
   async world(items, { serviceFaults }) {
@@ -44,7 +46,7 @@ export const notificationsChaos: ChaosJob = {
         VAPID_PUBLIC_KEY: vapid.publicKey,
         VAPID_PRIVATE_KEY: vapid.privateKey,
         VAPID_SUBJECT: vapid.subject,
-        NODE_EXTRA_CA_CERTS: push.caFile,
+        ...push.clientEnv,
       },
       seed: (knex) => seedPendingPushes(knex, subscriptions, NOW),
       async check(knex) {

@@ -2,6 +2,7 @@ import { createECDH } from 'node:crypto';
 import path from 'node:path';
 import { Duration } from 'luxon';
 import { parse as parseConnectionString } from 'pg-connection-string';
+import { parseHostList, type HostList } from './addresses.js';
 import { JOBS, JOB_NAMES, jobEnvName, type JobName } from './catalog.js';
 import { configError } from './errors.js';
 import { rememberSecret } from './redact.js';
@@ -18,6 +19,8 @@ export interface Config {
   jobs: Record<JobName, JobSettings>;
   vapid?: { publicKey: string; privateKey: string; subject: string };
   chatWebhookUrl?: string;
+  /** PUSH_ALLOWED_HOSTS: push endpoints may lead there although it is loopback or private (a self-hosted push service, the tests'). */
+  pushAllowedHosts: HostList;
   /** NODE_EXTRA_CA_CERTS of this invocation's environment: extra CAs the push sender trusts (e.g. a private push service). */
   extraCaCertsFile?: string;
   exportStorage: 's3' | 'file';
@@ -181,6 +184,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     problems.push('VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT must be set together (or none, to turn push off)');
   }
 
+  const pushHosts = parseHostList(read('PUSH_ALLOWED_HOSTS') ?? '');
+  if (pushHosts.malformed.length > 0)
+    problems.push(
+      `PUSH_ALLOWED_HOSTS entries must be host names, IP addresses or CIDR ranges (not "${pushHosts.malformed.join('", "')}")`,
+    );
+
   const bucket = read('S3_BUCKET');
   const storage = read('EXPORT_STORAGE') ?? (bucket ? 's3' : 'file');
   if (storage !== 's3' && storage !== 'file') problems.push(`EXPORT_STORAGE must be s3 or file (got ${JSON.stringify(storage)})`);
@@ -201,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     jobs,
     vapid,
     chatWebhookUrl: url('CHAT_WEBHOOK_URL', ['http:', 'https:']),
+    pushAllowedHosts: pushHosts.list,
     extraCaCertsFile: read('NODE_EXTRA_CA_CERTS') && path.resolve(cwd, read('NODE_EXTRA_CA_CERTS')!),
     exportStorage: storage === 's3' ? 's3' : 'file',
     s3: {

@@ -12,8 +12,8 @@ const ece = createRequire(import.meta.url)('http_ece') as {
   decrypt(buffer: Buffer, params: { version: string; privateKey: crypto.ECDH; authSecret: string }): Buffer;
 };
 
-/** One scripted answer: a status (with headers), or `hang` (never answer). */
-export type Answer = { status: number; headers?: Record<string, string> } | 'hang';
+/** One scripted answer: a status (with headers and a body), or `hang` (never answer). */
+export type Answer = { status: number; headers?: Record<string, string>; body?: string } | 'hang';
 
 /** What a browser would show: the decrypted payload, with the headers it came with. */
 export interface Received {
@@ -36,7 +36,7 @@ export interface TestSubscription {
 
 let certificate: { key: string; cert: string; caFile: string } | undefined;
 
-/** A self-signed certificate for 127.0.0.1, made once per test process with openssl. */
+/** A self-signed certificate for 127.0.0.1 and localhost, made once per test process with openssl. */
 function selfSigned() {
   if (certificate) return certificate;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'planner-jobs-push-'));
@@ -61,7 +61,7 @@ function selfSigned() {
       '-subj',
       '/CN=127.0.0.1',
       '-addext',
-      'subjectAltName=IP:127.0.0.1',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
     ],
     { stdio: 'ignore' },
   );
@@ -82,6 +82,8 @@ export class PushService {
   readonly rejected: { subscription: string; reason: string }[] = [];
   /** Distinct VAPID JWTs seen (one per origin per run is the goal). */
   readonly tokens = new Set<string>();
+  /** Connections accepted so far. */
+  connections = 0;
   openConnections = 0;
   maxOpenConnections = 0;
   /** Delay before every answer, to keep requests in flight. */
@@ -96,6 +98,7 @@ export class PushService {
   private readonly keys = new Map<string, { ecdh: crypto.ECDH; auth: string }>();
   private readonly scripts = new Map<string, Answer[]>();
   private readonly hanging = new Set<import('node:http').ServerResponse>();
+  private readonly waiters: { count: number; resolve: () => void }[] = [];
 
   private constructor(
     private readonly server: https.Server,
@@ -111,6 +114,7 @@ export class PushService {
     const { port } = server.address() as AddressInfo;
     const service = new PushService(server, `https://127.0.0.1:${port}`, caFile, vapidPublicKey);
     server.on('connection', (socket) => {
+      service.connections += 1;
       service.openConnections += 1;
       service.maxOpenConnections = Math.max(service.maxOpenConnections, service.openConnections);
       socket.once('close', () => (service.openConnections -= 1));
@@ -121,6 +125,14 @@ export class PushService {
       req.on('end', () => void service.handle(req, Buffer.concat(chunks), res));
     });
     return service;
+  }
+
+  /**
+   * What the CLI needs to reach this service: trust in its self-signed certificate, and
+   * 127.0.0.1 allowed although it is loopback (push endpoints must otherwise be public).
+   */
+  get clientEnv(): Record<string, string> {
+    return { NODE_EXTRA_CA_CERTS: this.caFile, PUSH_ALLOWED_HOSTS: '127.0.0.1' };
   }
 
   /** A browser's subscription: a fresh P-256 key pair and auth secret the test keeps for decrypting. */
@@ -135,6 +147,12 @@ export class PushService {
   /** The next answers for one subscription, in order; after them, 201. */
   script(subscription: TestSubscription, ...answers: Answer[]): void {
     this.scripts.set(subscription.name, [...(this.scripts.get(subscription.name) ?? []), ...answers]);
+  }
+
+  /** Resolves the moment the `count`-th message has been received (before it is answered). */
+  receivedCount(count: number): Promise<void> {
+    if (this.received.length >= count) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ count, resolve }));
   }
 
   /** Decrypted messages one subscription received. */
@@ -185,12 +203,16 @@ export class PushService {
       bytes: body.length,
       answered: answer === 'hang' ? 'hang' : answer.status,
     });
+    for (const waiter of this.waiters.filter((w) => w.count <= this.received.length)) {
+      this.waiters.splice(this.waiters.indexOf(waiter), 1);
+      waiter.resolve();
+    }
     if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
     if (answer === 'hang') {
       this.hanging.add(res);
       return;
     }
-    res.writeHead(answer.status, answer.headers).end();
+    res.writeHead(answer.status, answer.headers).end(answer.body);
   }
 
   /** A token verified before is accepted again until its exp (as a real service caches it). */
@@ -228,7 +250,8 @@ export class PushService {
     const { aud, exp, sub } = JSON.parse(Buffer.from(claims, 'base64url').toString());
     const nowSeconds = Date.now() / 1000;
     if (alg !== 'ES256') return `alg ${alg} is not ES256`;
-    if (aud !== this.origin) return `aud ${aud} is not ${this.origin}`;
+    // Reached by name, its origin is https://localhost:<port>.
+    if (aud !== this.origin && aud !== this.origin.replace('127.0.0.1', 'localhost')) return `aud ${aud} is not ${this.origin}`;
     if (typeof exp !== 'number' || exp <= nowSeconds || exp > nowSeconds + 24 * 3600) return 'exp is not within 24 h';
     if (typeof sub !== 'string' || !/^(mailto:|https:)/.test(sub)) return 'sub is not mailto: or https:';
     this.tokens.add(jwt);

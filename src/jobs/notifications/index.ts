@@ -1,10 +1,10 @@
-import pLimit from 'p-limit';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { Job, RunContext } from '../../core/runner.js';
 import { ChatSender } from './chat.js';
 import { claimNotifications } from './claim.js';
-import { DEFAULT_NOTIFICATIONS_OPTIONS, LEASE_MS, type NotificationsOptions } from './policy.js';
-import { recordAttempts, type Attempt } from './record.js';
-import { settle } from './settle.js';
+import { DEFAULT_NOTIFICATIONS_OPTIONS, FLUSH_INTERVAL_MS, LEASE_MS, type NotificationsOptions } from './policy.js';
+import { DeliveryRecorder, type Attempt } from './record.js';
+import { settle, type Settlement } from './settle.js';
 import type { ClaimedNotification, Delivery } from './types.js';
 import { VapidSigner } from './vapid.js';
 import { PushSender } from './webPush.js';
@@ -15,29 +15,32 @@ import { PushSender } from './webPush.js';
  * 2. outside any transaction, deliver what each still owes: Web Push to every active
  *    subscription of its user (`web`; the row itself is the in-app notification) and a chat
  *    post (`chat`), with bounded concurrency overall and per push-service origin;
- * 3. record the deliveries and each notification's new state (sent / retry later / failed) in a
- *    short transaction, fenced by the lease token so a run that lost its lease writes nothing;
+ * 3. record each delivery as it completes (group commit every FLUSH_INTERVAL_MS) and, with its
+ *    last delivery, the notification's new state (sent / retry later / failed), fenced by the
+ *    lease token so a run that lost its lease writes nothing;
  * until the queue is empty or the time budget is spent. A dry run claims and reports, sends nothing.
+ * A delivery holds its `concurrency` slot until it is recorded, so a run killed at any moment
+ * leaves at most `concurrency` messages sent but unrecorded (sent again by the next run).
  */
 export const notificationsJob = (options: NotificationsOptions = DEFAULT_NOTIFICATIONS_OPTIONS): Job => ({
   name: 'notifications',
   async run(ctx) {
     const { push, chat } = openChannels(ctx, options);
+    const recorder = new DeliveryRecorder(ctx, FLUSH_INTERVAL_MS);
     const limit = pLimit(options.concurrency);
     const started = Date.now();
     const deliver = async (batch: ClaimedNotification[]) => {
       await push?.prepare(batch);
       const attempts = await Promise.all(
-        batch.map(async (notification): Promise<Attempt> => {
-          const sends: Promise<Delivery>[] = [];
+        batch.map((notification) => {
+          const sends: (() => Promise<Delivery>)[] = [];
           if (push)
-            for (const subscription of notification.subscriptions) sends.push(limit(() => push.send(subscription, notification)));
-          if (chat && notification.chat_owed) sends.push(limit(() => chat.send(notification)));
-          const deliveries = await Promise.all(sends);
-          return { deliveries, settlement: settle(notification, deliveries, ctx.now) };
+            for (const subscription of notification.subscriptions) sends.push(() => push.send(subscription, notification));
+          if (chat && notification.chat_owed) sends.push(() => chat.send(notification));
+          return attempt(ctx, recorder, limit, notification, sends);
         }),
       );
-      const fencedOut = await recordAttempts(ctx, attempts);
+      const fencedOut = attempts.filter((a) => !a.owned).map((a) => a.settlement.id);
       tallyBatch(ctx, batch, attempts, new Set(fencedOut));
       ctx.progress(`${ctx.tally.processed.toLocaleString('en')} notifications handled`);
     };
@@ -66,17 +69,45 @@ export const notificationsJob = (options: NotificationsOptions = DEFAULT_NOTIFIC
       if (chat?.dead) ctx.tally.fail([{ id: 'CHAT_WEBHOOK_URL', reason: chat.dead }]);
     } finally {
       await previous.catch(() => undefined);
+      recorder.close();
       await push?.close();
     }
   },
 });
 
+/**
+ * One notification's attempt: each send runs in a `limit` slot that it keeps until its outcome
+ * is recorded; the settlement is computed and recorded with the last outcome. `owned` is false
+ * when the lease was lost meanwhile (the settlement was not written).
+ */
+async function attempt(
+  ctx: RunContext,
+  recorder: DeliveryRecorder,
+  limit: LimitFunction,
+  notification: ClaimedNotification,
+  sends: (() => Promise<Delivery>)[],
+): Promise<Attempt & { owned: boolean }> {
+  const deliveries: Delivery[] = [];
+  let settled: { settlement: Settlement; owned: boolean } | undefined;
+  const record = async (delivery?: Delivery) => {
+    if (delivery) deliveries.push(delivery);
+    const outcome = delivery ? [delivery] : [];
+    if (deliveries.length < sends.length) return void (await recorder.record(notification, outcome));
+    const settlement = settle(notification, deliveries, ctx.now);
+    settled = { settlement, owned: await recorder.record(notification, outcome, settlement) };
+  };
+  if (sends.length === 0) await record();
+  else await Promise.all(sends.map((send) => limit(async () => record(await send()))));
+  return { deliveries, ...settled! };
+}
+
 /** The senders this run has; a channel that is not configured says so once and is left out. */
 function openChannels(ctx: RunContext, options: NotificationsOptions) {
-  const { vapid, chatWebhookUrl, extraCaCertsFile } = ctx.config;
+  const { vapid, chatWebhookUrl, extraCaCertsFile, pushAllowedHosts } = ctx.config;
   if (!vapid) ctx.log.info('Web Push is off (VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY, VAPID_SUBJECT unset): in-app only');
   if (!chatWebhookUrl) ctx.log.info('chat is off (CHAT_WEBHOOK_URL unset)');
-  const push = vapid && new PushSender(new VapidSigner(vapid), { ...options, extraCaCertsFile }, ctx.now);
+  const push =
+    vapid && new PushSender(new VapidSigner(vapid), { ...options, extraCaCertsFile, allowedHosts: pushAllowedHosts }, ctx.now);
   const chat = chatWebhookUrl ? new ChatSender(chatWebhookUrl, options.requestTimeoutMs, ctx.log) : undefined;
   return { push, chat };
 }

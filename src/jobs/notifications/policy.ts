@@ -9,6 +9,11 @@ export const MAX_ATTEMPTS = 5;
 export const BASE_RETRY_DELAY_MS = 30_000;
 /** Also the cap on a push service's or webhook's `Retry-After`. */
 export const MAX_RETRY_DELAY_MS = 3_600_000;
+/**
+ * Delivery outcomes are written together this often (group commit): what a killed run sent in
+ * its last interval is all it can have left unrecorded, besides the requests in flight.
+ */
+export const FLUSH_INTERVAL_MS = 5;
 /** A claimed notification stays leased this long past the run's now (plus the run's elapsed time). */
 export const LEASE_MS = 5 * 60_000;
 
@@ -68,7 +73,10 @@ export function parseRetryAfter(value: string | null | undefined, clockMs = Date
 export const pushTopic = (notificationId: string) => Buffer.from(notificationId.replace(/-/g, ''), 'hex').toString('base64url');
 
 export interface NotificationsOptions {
-  /** Requests in flight at once, all channels and origins together. */
+  /**
+   * Requests in flight at once, all channels and origins together, counting those answered but
+   * not yet recorded: also the most a killed run can leave to be sent again.
+   */
   concurrency: number;
   /** Open connections per push-service origin. */
   connectionsPerOrigin: number;

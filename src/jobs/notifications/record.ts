@@ -1,18 +1,26 @@
 import type { RunContext } from '../../core/runner.js';
 import { query } from '../../core/sql.js';
 import type { Settlement } from './settle.js';
-import type { Delivery } from './types.js';
+import type { ClaimedNotification, Delivery } from './types.js';
 
 export interface Attempt {
   settlement: Settlement;
   deliveries: Delivery[];
 }
 
-/** What happened to each subscription this batch; `gone` wins over anything else, then quarantine. */
-function subscriptionFacts(attempts: readonly Attempt[]) {
+/** Outcomes to write for one notification: some of its deliveries, and its settlement once the last one is in. */
+interface Outcome {
+  id: string;
+  lease_token: string;
+  deliveries: Delivery[];
+  settlement?: Settlement;
+}
+
+/** What happened to each subscription; `gone` wins over anything else, then quarantine. */
+function subscriptionFacts(outcomes: readonly Outcome[]) {
   const rank = { gone: 4, quarantine: 3, delivered: 2, failed: 1 } as const;
   const facts = new Map<string, { id: string; fact: keyof typeof rank; reason: string | null }>();
-  for (const d of attempts.flatMap((a) => a.deliveries)) {
+  for (const d of outcomes.flatMap((o) => o.deliveries)) {
     if (!d.subscription_id) continue;
     const fact = d.quarantine ? 'quarantine' : d.outcome === 'retry' ? 'failed' : d.outcome;
     const known = facts.get(d.subscription_id);
@@ -21,53 +29,128 @@ function subscriptionFacts(attempts: readonly Attempt[]) {
   return [...facts.values()];
 }
 
+interface Waiting extends Outcome {
+  recorded(owned: boolean): void;
+  failed(err: unknown): void;
+}
+
 /**
- * Writes a batch's outcomes in one short transaction. The fence: only notifications still
- * `processing` with the lease token this run claimed them with are written; a run whose
- * lease expired and was claimed again by another run writes nothing for it (the newer attempt
- * owns it). What the push service said about a subscription is a fact either way: a gone
- * subscription is deleted, a working one stamped `last_success_at`, a failing one counted.
+ * Group commit of delivery outcomes: each delivery is handed over as soon as it completes, and
+ * what was handed over is written together every `intervalMs` (one flush at a time; what
+ * arrives during a flush goes into the next). A run killed at any moment has therefore left
+ * unwritten only the deliveries of the last interval, so the next run re-sends no more than
+ * those and the requests that were in flight. When a flush fails (the database went away), it
+ * and every later `record` reject with that error: the run stops.
+ */
+export class DeliveryRecorder {
+  private waiting: Waiting[] = [];
+  /** When the oldest waiting outcome was handed over. */
+  private waitingSince = 0;
+  private timer?: NodeJS.Timeout;
+  private flushing = false;
+  private failure?: { err: unknown };
+
+  constructor(
+    private readonly ctx: RunContext,
+    private readonly intervalMs: number,
+  ) {}
+
+  /**
+   * Queues one notification's deliveries (and its settlement, with its last delivery) for the
+   * next flush. Resolves once written: true, or false when the notification was fenced out
+   * (another run holds its lease now; nothing of it was written). Rejects when the flush failed.
+   */
+  record(notification: ClaimedNotification, deliveries: Delivery[], settlement?: Settlement): Promise<boolean> {
+    if (this.failure) return Promise.reject(this.failure.err);
+    return new Promise((recorded, failed) => {
+      const { id, lease_token } = notification;
+      if (this.waiting.length === 0) this.waitingSince = Date.now();
+      this.waiting.push({ id, lease_token, deliveries, settlement, recorded, failed });
+      this.schedule();
+    });
+  }
+
+  /** Stops the timer; every `record` has settled by the time the run's sends are all awaited. */
+  close(): void {
+    clearTimeout(this.timer);
+  }
+
+  /** The next flush, `intervalMs` after the oldest waiting outcome came (at once if a flush already made it wait that long). */
+  private schedule(): void {
+    if (this.timer || this.flushing || this.waiting.length === 0) return;
+    const delay = Math.max(0, this.waitingSince + this.intervalMs - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flushing = true;
+      void this.flush().finally(() => {
+        this.flushing = false;
+        this.schedule();
+      });
+    }, delay);
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.waiting.splice(0);
+    try {
+      const fencedOut = new Set(await recordOutcomes(this.ctx, batch));
+      for (const outcome of batch) outcome.recorded(!fencedOut.has(outcome.id));
+    } catch (err) {
+      this.failure = { err };
+      for (const outcome of [...batch, ...this.waiting.splice(0)]) outcome.failed(err);
+    }
+  }
+}
+
+/**
+ * Writes outcomes in one short transaction. The fence: only notifications still `processing`
+ * with the lease token this run claimed them with are written; a run whose lease expired and
+ * was claimed again by another run writes nothing for it (the newer attempt owns it). What the
+ * push service said about a subscription is a fact either way: a gone subscription is deleted,
+ * a working one stamped `last_success_at`, a failing one counted.
  * Returns the ids that were fenced out.
  */
-export async function recordAttempts(ctx: RunContext, attempts: readonly Attempt[]): Promise<string[]> {
-  if (attempts.length === 0) return [];
-  const settlements = attempts.map((a) => a.settlement);
+async function recordOutcomes(ctx: RunContext, outcomes: readonly Outcome[]): Promise<string[]> {
+  if (outcomes.length === 0) return [];
+  const leases = [...new Map(outcomes.map((o) => [o.id, { id: o.id, lease_token: o.lease_token }])).values()];
+  const settlements = outcomes.flatMap((o) => (o.settlement ? [o.settlement] : []));
   return ctx.db.transaction(async (trx) => {
     const fenced = (
       await query<{ id: string }>(
         trx,
         `SELECT n.id FROM notifications n
-           JOIN json_to_recordset(:settlements::json) AS s (id uuid, lease_token uuid) ON s.id = n.id AND s.lease_token = n.lease_token
+           JOIN json_to_recordset(:leases::json) AS s (id uuid, lease_token uuid) ON s.id = n.id AND s.lease_token = n.lease_token
           WHERE n.status = 'processing'
           ORDER BY n.id
           FOR UPDATE OF n`,
-        { settlements: JSON.stringify(settlements) },
+        { leases: JSON.stringify(leases) },
       )
     ).map((row) => row.id);
     const owned = new Set(fenced);
-    const facts = subscriptionFacts(attempts);
+    const facts = subscriptionFacts(outcomes);
+    const deliveries = outcomes
+      .filter((o) => owned.has(o.id))
+      .flatMap((o) => o.deliveries.map((d) => ({ ...d, notification_id: o.id })));
+    // A flush every few milliseconds: statements with nothing to write are not sent.
     // Workers delivering to the same subscriptions lock them in one order, before the
     // deliveries' foreign-key checks share-lock them, so they queue instead of deadlocking.
-    await query(
-      trx,
-      `SELECT 1 FROM push_subscriptions WHERE id = ANY (:ids::uuid[]) ORDER BY id FOR UPDATE`,
-      { ids: facts.map((f) => f.id) },
-    );
-    const deliveries = attempts
-      .filter((a) => owned.has(a.settlement.id))
-      .flatMap((a) => a.deliveries.map((d) => ({ ...d, notification_id: a.settlement.id })));
-    await query(
-      trx,
-      `INSERT INTO notification_deliveries (notification_id, channel, subscription_id, status_code, outcome, error, attempted_at)
+    if (facts.length > 0)
+      await query(trx, `SELECT 1 FROM push_subscriptions WHERE id = ANY (:ids::uuid[]) ORDER BY id FOR UPDATE`, {
+        ids: facts.map((f) => f.id),
+      });
+    if (deliveries.length > 0)
+      await query(
+        trx,
+        `INSERT INTO notification_deliveries (notification_id, channel, subscription_id, status_code, outcome, error, attempted_at)
        SELECT d.notification_id, d.channel, s.id, d.status_code, d.outcome, d.error, :now
          FROM json_to_recordset(:deliveries::json)
               AS d (notification_id uuid, channel text, subscription_id uuid, status_code int, outcome text, error text)
          LEFT JOIN push_subscriptions s ON s.id = d.subscription_id`,
-      { now: ctx.now, deliveries: JSON.stringify(deliveries) },
-    );
-    await query(
-      trx,
-      `WITH fact AS (
+        { now: ctx.now, deliveries: JSON.stringify(deliveries) },
+      );
+    if (facts.length > 0)
+      await query(
+        trx,
+        `WITH fact AS (
          SELECT * FROM json_to_recordset(:facts::json) AS f (id uuid, fact text, reason text)
        ), delivered AS (
          UPDATE push_subscriptions s SET last_success_at = :now, failure_count = 0
@@ -80,18 +163,19 @@ export async function recordAttempts(ctx: RunContext, attempts: readonly Attempt
            FROM fact WHERE s.id = fact.id AND fact.fact = 'quarantine'
        )
        DELETE FROM push_subscriptions s USING fact WHERE s.id = fact.id AND fact.fact = 'gone'`,
-      { now: ctx.now, facts: JSON.stringify(facts) },
-    );
-    await query(
-      trx,
-      `UPDATE notifications n
+        { now: ctx.now, facts: JSON.stringify(facts) },
+      );
+    if (settlements.length > 0)
+      await query(
+        trx,
+        `UPDATE notifications n
           SET status = s.status, locked_until = NULL, last_error = s.last_error,
               run_after = coalesce(s.run_after, n.run_after),
               sent_at = CASE WHEN s.status = 'sent' THEN :now ELSE n.sent_at END
          FROM json_to_recordset(:settlements::json) AS s (id uuid, status text, run_after timestamptz, last_error text)
         WHERE n.id = s.id AND n.id = ANY (:fenced::uuid[])`,
-      { now: ctx.now, settlements: JSON.stringify(settlements), fenced },
-    );
-    return settlements.filter((s) => !owned.has(s.id)).map((s) => s.id);
+        { now: ctx.now, settlements: JSON.stringify(settlements), fenced },
+      );
+    return leases.filter((lease) => !owned.has(lease.id)).map((lease) => lease.id);
   });
 }

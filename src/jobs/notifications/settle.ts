@@ -13,14 +13,14 @@ export interface Settlement {
 /**
  * A notification's state after this attempt. Deliveries still owed (`retry`) come back after a
  * delay while attempts remain, else the notification is `failed` with the error kept. A
- * configuration problem (400/401/403) fails it at once. Otherwise every channel has a final
+ * configuration problem (400/401/403) or a message that cannot fit the push size limit fails it at once. Otherwise every channel has a final
  * outcome, and it is `sent` (`gone` subscriptions and quarantined keys are final too).
  */
 export function settle(notification: ClaimedNotification, deliveries: readonly Delivery[], now: Date): Settlement {
   const retries = deliveries.filter((d) => d.outcome === 'retry');
-  const loud = deliveries.filter((d) => d.loud);
+  const fatal = deliveries.filter((d) => d.loud || d.unsendable);
   const base = { id: notification.id, lease_token: notification.lease_token, run_after: null };
-  if (loud.length > 0) return { ...base, status: 'failed', last_error: errors(loud) };
+  if (fatal.length > 0) return { ...base, status: 'failed', last_error: errors(fatal) };
   if (retries.length === 0)
     return { ...base, status: 'sent', last_error: errors(deliveries.filter((d) => d.outcome === 'failed')) };
   if (notification.attempts >= MAX_ATTEMPTS) {

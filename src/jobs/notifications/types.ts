@@ -39,6 +39,8 @@ export interface Delivery {
   retryAfterMs?: number;
   /** A configuration problem (400/401/403): the notification fails and the run exits 1. */
   loud?: boolean;
-  /** Unusable subscription keys: the subscription is quarantined, never sent to. */
+  /** The message itself cannot be pushed (it cannot fit the size limit): the notification fails with this reason. */
+  unsendable?: boolean;
+  /** Unusable subscription keys or a refused endpoint: the subscription is quarantined, never sent to. */
   quarantine?: boolean;
 }

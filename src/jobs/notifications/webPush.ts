@@ -1,9 +1,13 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import pLimit, { type LimitFunction } from 'p-limit';
 import webpush from 'web-push';
+import type { HostList } from '../../core/addresses.js';
 import { describeError } from '../../core/errors.js';
+import { EndpointPolicy, isEndpointRefused } from './endpoints.js';
 import { Encryptor } from './encryptor.js';
 import { pushPayload } from './payload.js';
 import { parseRetryAfter, pushPolicy, pushTopic } from './policy.js';
@@ -17,21 +21,38 @@ export interface PushSenderOptions {
   requestTimeoutMs: number;
   /** Extra CA certificates (PEM file) to trust besides the system's, e.g. a private push service. */
   extraCaCertsFile?: string;
+  /** Hosts push endpoints may lead to although they are not public (PUSH_ALLOWED_HOSTS). */
+  allowedHosts: HostList;
 }
 
 interface Response {
   status: number;
   retryAfter?: string;
-  text: string;
+  /** A short reason from the service's JSON error, else the status's standard text. */
+  reason: string;
 }
+
+/** RFC 8291 keys, as base64url whichever base64 alphabet the subscription was stored in. */
+interface Keys {
+  p256dh: string;
+  auth: string;
+}
+
+/** What is read of an error answer's body at most: a push service's JSON error, never a page of anything. */
+const MAX_ERROR_BODY_BYTES = 512;
+/** What is kept of the reason in that JSON error. */
+const MAX_REASON_CHARS = 200;
 
 /**
  * Web Push (RFC 8030/8291/8292) over kept-alive connections: the payload encrypted with web-push
  * (aes128gcm, on a worker thread batch by batch), the cached VAPID header of the endpoint's origin, TTL / Urgency / Topic from the
- * notification, at most `connectionsPerOrigin` requests in flight per origin.
+ * notification, at most `connectionsPerOrigin` requests in flight per origin. Endpoints are
+ * user input: only those `EndpointPolicy` permits are connected to; the others, and malformed
+ * keys, quarantine their subscription without any connection.
  */
 export class PushSender {
   private readonly agent: https.Agent;
+  private readonly endpoints: EndpointPolicy;
   private readonly perOrigin = new Map<string, LimitFunction>();
   private readonly encryptor = new Encryptor();
   /** Ciphertexts (or why the keys are unusable) made by `prepare`, by notification and subscription. */
@@ -43,28 +64,30 @@ export class PushSender {
     private readonly now: Date,
   ) {
     const extraCa = options.extraCaCertsFile ? fs.readFileSync(options.extraCaCertsFile, 'utf8') : undefined;
+    this.endpoints = new EndpointPolicy(options.allowedHosts);
     // maxSockets is per origin (host:port) for one agent. One secure context for every
     // connection: parsing the CA list per connection would cost more than the handshake.
+    // Every new connection resolves its host through the endpoint policy's lookup.
     this.agent = new https.Agent({
       keepAlive: true,
       maxSockets: options.connectionsPerOrigin,
+      lookup: this.endpoints.lookup,
       ...(extraCa && { secureContext: tls.createSecureContext({ ca: [...tls.rootCertificates, extraCa] }) }),
     });
   }
 
   /** Encrypts a batch's payloads on the worker thread, ahead of `send`. */
   async prepare(batch: readonly ClaimedNotification[]): Promise<void> {
-    const owed = batch.flatMap((notification) =>
-      notification.subscriptions.filter((s) => !keyProblem(s)).map((subscription) => ({ notification, subscription })),
-    );
-    const results = await this.encryptor.encrypt(
-      owed.map(({ notification, subscription }) => ({
-        p256dh: subscription.p256dh,
-        auth: subscription.auth,
-        payload: pushPayload(notification),
-      })),
-    );
-    owed.forEach(({ notification, subscription }, i) => this.prepared.set(`${notification.id}/${subscription.id}`, results[i]));
+    const owed = batch.flatMap((notification) => {
+      const { bytes } = pushPayload(notification);
+      if (!bytes) return [];
+      return notification.subscriptions.flatMap((subscription) => {
+        const keys = this.usable(subscription);
+        return typeof keys === 'string' ? [] : [{ key: `${notification.id}/${subscription.id}`, keys, bytes }];
+      });
+    });
+    const results = await this.encryptor.encrypt(owed.map(({ keys, bytes }) => ({ ...keys, payload: bytes })));
+    owed.forEach(({ key }, i) => this.prepared.set(key, results[i]));
   }
 
   async send(subscription: Subscription, notification: ClaimedNotification): Promise<Delivery> {
@@ -73,20 +96,18 @@ export class PushSender {
       subscription_id: subscription.id,
       ...fields,
     });
-    const problem = keyProblem(subscription);
-    if (problem) return delivery({ status_code: null, outcome: 'failed', error: problem, quarantine: true });
+    const keys = this.usable(subscription);
+    if (typeof keys === 'string') return delivery({ status_code: null, outcome: 'failed', error: keys, quarantine: true });
 
-    const encrypt = (withBody: boolean) =>
-      webpush.encrypt(subscription.p256dh, subscription.auth, pushPayload(notification, { withBody }), 'aes128gcm').cipherText;
     const key = `${notification.id}/${subscription.id}`;
     let cipherText = this.prepared.get(key);
     this.prepared.delete(key);
-    try {
-      cipherText ??= encrypt(true);
-    } catch (err) {
-      cipherText = describeError(err);
+    if (cipherText === undefined) {
+      const message = pushPayload(notification);
+      if (!message.bytes) return delivery({ status_code: null, outcome: 'failed', error: message.problem, unsendable: true });
+      cipherText = encrypt(keys, message.bytes);
     }
-    // Well-formed bytes but not a point on the curve.
+    // Well-formed bytes that web-push still cannot use.
     if (typeof cipherText === 'string') {
       return delivery({ status_code: null, outcome: 'failed', error: `unusable keys: ${cipherText}`, quarantine: true });
     }
@@ -97,9 +118,14 @@ export class PushSender {
     try {
       let response = await limit(() => this.post(subscription, notification, origin, ready));
       // The service's own limit is below 4 KB: send it again without the body (title and url kept).
-      if (response.status === 413) response = await limit(() => this.post(subscription, notification, origin, encrypt(false)));
+      if (response.status === 413) {
+        const smaller = pushPayload(notification, { withBody: false }).bytes;
+        const again = smaller && encrypt(keys, smaller);
+        if (again instanceof Buffer) response = await limit(() => this.post(subscription, notification, origin, again));
+      }
       return delivery(classify(response));
     } catch (err) {
+      if (isEndpointRefused(err)) return delivery({ status_code: null, outcome: 'failed', error: err.message, quarantine: true });
       return delivery({ status_code: null, outcome: 'retry', error: describeError(err) });
     }
   }
@@ -107,6 +133,11 @@ export class PushSender {
   async close(): Promise<void> {
     this.agent.destroy();
     await this.encryptor.close();
+  }
+
+  /** The subscription's keys when it may be sent to; else why not (a refused endpoint, malformed keys). */
+  private usable(subscription: Subscription): Keys | string {
+    return this.endpoints.refusal(subscription.endpoint) ?? readKeys(subscription);
   }
 
   private post(
@@ -138,44 +169,100 @@ export class PushSender {
       request.once('close', () => clearTimeout(deadline));
       request.once('error', reject);
       request.once('response', (response) => {
-        let text = '';
+        const status = response.statusCode ?? 0;
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        const answer = () => {
+          clearTimeout(deadline);
+          const body = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status,
+            retryAfter: response.headers['retry-after'],
+            reason: shortReason(status, response.headers['content-type'], body),
+          });
+        };
         response.on('data', (chunk: Buffer) => {
-          if (text.length < 500) text += chunk.toString('utf8');
+          bytes += chunk.length;
+          if (bytes <= MAX_ERROR_BODY_BYTES) return chunks.push(chunk);
+          // More than an error object: not read further, and the connection is not reused.
+          answer();
+          request.destroy();
         });
         response.once('error', reject);
-        response.once('end', () => {
-          clearTimeout(deadline);
-          resolve({ status: response.statusCode ?? 0, retryAfter: response.headers['retry-after'], text: text.slice(0, 500) });
-        });
+        response.once('end', answer);
       });
       request.end(cipherText);
     });
   }
 }
 
-/** What a push service's answer means for this subscription. */
-function classify({ status, retryAfter, text }: Response): Omit<Delivery, 'channel' | 'subscription_id'> {
-  const error = status >= 200 && status < 300 ? null : `push service answered ${status}${text ? `: ${text.trim()}` : ''}`;
+/** web-push's aes128gcm ciphertext, or why it could not encrypt with these keys. */
+function encrypt(keys: Keys, payload: Buffer): Buffer | string {
+  try {
+    return webpush.encrypt(keys.p256dh, keys.auth, payload, 'aes128gcm').cipherText;
+  } catch (err) {
+    return describeError(err);
+  }
+}
+
+/**
+ * The reason a push service gave: the `reason`, `message` or `error` string of a JSON error
+ * (Apple, Mozilla autopush, FCM shapes), on one line and at most MAX_REASON_CHARS; else the
+ * status's standard text (RFC 9110 §15). Never anything else of the body.
+ */
+function shortReason(status: number, contentType: string | undefined, body: string): string {
+  const standard = http.STATUS_CODES[status] ?? 'unknown status';
+  if (!/\bjson\b/i.test(contentType ?? '') || body === '') return standard;
+  try {
+    const error = JSON.parse(body) as Record<string, unknown>;
+    const nested = error.error as Record<string, unknown> | undefined;
+    const reason = [error.reason, error.message, nested?.message, error.error].find((v): v is string => typeof v === 'string');
+    return reason
+      ? reason
+          .replace(/[\p{Cc}\s]+/gu, ' ')
+          .trim()
+          .slice(0, MAX_REASON_CHARS) || standard
+      : standard;
+  } catch {
+    return standard;
+  }
+}
+
+/** What a push service's answer means for this subscription (RFC 8030 §5, §6; RFC 8292 §4). */
+function classify({ status, retryAfter, reason }: Response): Omit<Delivery, 'channel' | 'subscription_id'> {
+  const error = status >= 200 && status < 300 ? null : `push service answered ${status} (${reason})`;
   if (status >= 200 && status < 300) return { status_code: status, outcome: 'delivered', error };
   if (status === 404 || status === 410) return { status_code: status, outcome: 'gone', error };
   if (status === 429 || status === 503)
     return { status_code: status, outcome: 'retry', error, retryAfterMs: parseRetryAfter(retryAfter) };
   if (status >= 500) return { status_code: status, outcome: 'retry', error };
+  // Still too large for this service after the body was left out.
+  if (status === 413) return { status_code: status, outcome: 'failed', error, unsendable: true };
   // 400/401/403: our request or VAPID identity is wrong; retrying the same request cannot help.
   return { status_code: status, outcome: 'failed', error, loud: [400, 401, 403].includes(status) };
 }
 
-/** Why a subscription's keys cannot be used (RFC 8291: a P-256 point and a 16-byte auth secret), or undefined. */
-function keyProblem({ endpoint, p256dh, auth }: Subscription): string | undefined {
-  const base64url = /^[A-Za-z0-9_-]+=*$/;
-  try {
-    if (new URL(endpoint).protocol !== 'https:') return 'endpoint is not an https URL';
-  } catch {
-    return 'endpoint is not a URL';
-  }
-  const key = base64url.test(p256dh) ? Buffer.from(p256dh, 'base64url') : undefined;
-  if (!key || key.length !== 65 || key[0] !== 4) return 'p256dh is not an uncompressed P-256 public key';
-  const secret = base64url.test(auth) ? Buffer.from(auth, 'base64url') : undefined;
+/**
+ * The subscription's keys (RFC 8291 §3.2: an uncompressed P-256 point, 65 bytes from 0x04, and a
+ * 16-byte auth secret) as base64url, or why they cannot be used. Browsers' `getKey()` passed
+ * through `btoa()` gives standard base64 (`+`, `/`, `=` padding), the Push API's `toJSON()`
+ * base64url: both are read. The point must lie on the curve.
+ */
+function readKeys({ p256dh, auth }: Subscription): Keys | string {
+  const decode = (text: string) => (/^[A-Za-z0-9+/_-]+={0,2}$/.test(text) ? Buffer.from(text, 'base64') : undefined);
+  const key = decode(p256dh);
+  if (!key || key.length !== 65 || key[0] !== 4 || !onP256(key)) return 'p256dh is not an uncompressed P-256 public key';
+  const secret = decode(auth);
   if (!secret || secret.length !== 16) return 'auth is not a 16-byte secret';
-  return undefined;
+  return { p256dh: key.toString('base64url'), auth: secret.toString('base64url') };
+}
+
+/** True when the point lies on P-256 (OpenSSL refuses to convert one that does not). */
+function onP256(point: Buffer): boolean {
+  try {
+    crypto.ECDH.convertKey(point, 'prime256v1');
+    return true;
+  } catch {
+    return false;
+  }
 }
