@@ -109,6 +109,10 @@ export async function runCli(): Promise<void> {
   // Node prints a library's warning (pg's note on sslmode) over a dozen lines; one line is enough,
   // the whole text only at LOG_LEVEL=debug.
   process.removeAllListeners('warning');
+  // The AWS SDK warns on every run under Node 20 that its releases from 2027 will need Node 22: a
+  // note for whoever upgrades the dependencies, not for the operator of a run. Its own switch; an
+  // operator who sets it to false sees the warning again.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   process.on('warning', (warning) => {
     const text = ['debug', 'trace'].includes(process.env.LOG_LEVEL?.trim().toLowerCase() ?? '')
       ? warning.stack
