@@ -119,6 +119,7 @@ async function runScenario(
       faults: result.faults,
       allowedDuplicates: job.inFlightPerFault ? result.faults * job.inFlightPerFault + (counts.ambiguous ?? 0) : 0,
       halfWrittenAfterFault: result.halfWrittenAfterFault,
+      wrong: counts.wrong + (result.wrong ?? 0),
       exitCodes: result.runs.map((run) => run.code),
       seconds: (Date.now() - started) / 1000,
       badExits: result.runs.filter((run) => !run.allowed.includes(run.code)),

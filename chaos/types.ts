@@ -65,6 +65,12 @@ export interface ChaosJob {
   inFlightPerFault?: number;
   /** Items for the service-faults scenario when fewer than `items` (a misbehaving service is slow). */
   faultItems?: { full: number; quick: number };
+  /**
+   * Hostile rows the API can write (issue #14 part 2), planted first in claim order beside the
+   * items: `plant` returns how many; `changed` counts those the job changed (it must fail and park
+   * them, never act on them).
+   */
+  poison?: { plant(knex: Knex): Promise<number>; changed(knex: Knex): Promise<number> };
   /** Whether the job talks to an outside service a scenario can break. */
   service?: 'push' | 'storage';
   world(items: number, options: WorldOptions): Promise<World>;

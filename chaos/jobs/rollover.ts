@@ -36,7 +36,8 @@ export const rolloverChaos: ChaosJob = {
                          coalesce(s.current, 0) = CASE WHEN (7 + ${INDEX} % 7) * 100 >= :threshold * 15 THEN 1 ELSE 0 END AS right_streak,
                          coalesce(r.n, 0) = 0 AS reset
                     FROM users u LEFT JOIN history h ON h.user_id = u.id LEFT JOIN streaks s ON s.user_id = u.id
-                         LEFT JOIN unreset r ON r.user_id = u.id)
+                         LEFT JOIN unreset r ON r.user_id = u.id
+                   WHERE u.email NOT LIKE 'poison-%')
            SELECT count(*) AS expected,
                   count(*) FILTER (WHERE advanced AND rows = 1 AND right_day AND reset) AS done,
                   coalesce(sum(rows - 1) FILTER (WHERE rows > 1), 0) AS duplicates,
@@ -49,5 +50,25 @@ export const rolloverChaos: ChaosJob = {
       },
       close: async () => undefined,
     };
+  },
+  // Zone names that name no zone (the API stores what the browser sent), each with a day to close.
+  poison: {
+    async plant(knex) {
+      const { rows } = await knex.raw<{ rows: unknown[] }>(
+        `INSERT INTO users (email, timezone)
+         SELECT 'poison-' || zone || '@example.test', zone FROM unnest(ARRAY['Mars/Olympus', 'Europe/Atlantis']) zone
+         RETURNING id`,
+      );
+      return rows.length;
+    },
+    async changed(knex) {
+      const { n } = await countsOf<'n'>(
+        knex,
+        `SELECT count(*) AS n FROM users u
+          WHERE u.email LIKE 'poison-%'
+            AND (u.last_rollover_date IS NOT NULL OR EXISTS (SELECT 1 FROM performance_history h WHERE h.user_id = u.id))`,
+      );
+      return n;
+    },
   },
 };

@@ -2,6 +2,7 @@ import { clockScenario } from './clock.js';
 import { concurrentScenario } from './concurrent.js';
 import { connectionScenario } from './connection.js';
 import { fullDiskScenario, unwritableDirectoryScenario } from './disk.js';
+import { poisonScenario } from './poison.js';
 import { restartScenario } from './restart.js';
 import { servicesScenario } from './services.js';
 import { sigkillScenario } from './sigkill.js';
@@ -15,5 +16,6 @@ export const SCENARIOS: Scenario[] = [
   servicesScenario,
   fullDiskScenario,
   unwritableDirectoryScenario,
+  poisonScenario,
   clockScenario,
 ];

@@ -22,6 +22,8 @@ export interface ScenarioResult {
   recoverySeconds: number | null;
   /** Counted right after the fault, before any rerun: a fault must not leave an item half-written. */
   halfWrittenAfterFault?: number;
+  /** What the scenario itself found changed or left that must not be (beyond the world's own check). */
+  wrong?: number;
   note?: string;
 }
 
