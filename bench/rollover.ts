@@ -3,7 +3,8 @@ import { cliCompared, type Benchmark } from './support/benchmark.js';
 import { time, timeCli, timing } from './support/measure.js';
 import type { BenchServer } from './support/server.js';
 
-const NOW = '2025-06-01T12:00:00Z';
+/** The run's now for every variant (and the seed's local yesterday). */
+export const NOW = '2025-06-01T12:00:00Z';
 const ZONES = 320;
 const NAIVE_SAMPLE = 2_000;
 
@@ -48,7 +49,7 @@ export async function seedRollover(knex: Knex, rows: number, planDone = '7'): Pr
 
 /** The settings every variant follows (the CLI through its environment): carry-over on, so every part of the job runs. */
 const STREAK_THRESHOLD = 75;
-const SETTINGS = { STREAK_THRESHOLD: String(STREAK_THRESHOLD), ROLLOVER_CARRY_OVER: 'true' };
+export const SETTINGS = { STREAK_THRESHOLD: String(STREAK_THRESHOLD), ROLLOVER_CARRY_OVER: 'true' };
 
 /**
  * The floor: the job's whole change for every user in one transaction, one set-based statement per
@@ -103,8 +104,8 @@ const FLOOR = [
   `UPDATE users u SET last_rollover_date = ${YESTERDAY}`,
 ];
 
-/** Runs the floor's statements in one transaction; the number of users scored. */
-const floorRollover = (knex: Knex) =>
+/** Runs the floor's statements in one transaction on a `seedRollover` copy; the number of users scored. */
+export const floorRollover = (knex: Knex): Promise<number> =>
   knex.transaction(async (trx) => {
     let scored = 0;
     for (const [i, statement] of FLOOR.entries()) {

@@ -109,16 +109,13 @@ export const LEGEND =
   'PostgreSQL server (and Redis, for BullMQ) over the same span, when it runs on this machine. DB connections: peak pg_stat_activity ' +
   'rows for the benchmark databases, sampled every 50 ms (Redis: peak connected clients above the idle count).';
 
-/** Prints one benchmark's table (rows with their ratios, from `withRatios` or `medianOf`) and returns it. */
+/** One benchmark's rows (with their ratios, from `withRatios` or `medianOf`) as a markdown table. */
+export const rowsTable = (rows: Row[]): string =>
+  [markdownRow(HEADER), markdownRow(ALIGN), ...rows.map((row) => markdownRow(cells(row)))].join('\n');
+
+/** Prints one benchmark's table under its title and returns it. */
 export function printTable(title: string, rows: Row[]): string {
-  const text = [
-    `### ${title}`,
-    '',
-    markdownRow(HEADER),
-    markdownRow(ALIGN),
-    ...rows.map((row) => markdownRow(cells(row))),
-    '',
-  ].join('\n');
+  const text = [`### ${title}`, '', rowsTable(rows), ''].join('\n');
   process.stdout.write(`${text}\n`);
   return text;
 }
