@@ -63,9 +63,14 @@ const program = new Command('bench')
         const requested = options.rows ?? 100_000;
         const rows = name === 'all' ? Math.min(requested, benchmark.maxRowsInAll ?? requested) : requested;
         const runs: Measurement[][] = [];
-        for (let i = 0; i < (options.repeat ?? 1); i++) runs.push(await benchmark.run(server, { rows }));
-        const medians = medianOf(runs);
         const title = benchmark.describe({ rows });
+        const repeat = options.repeat ?? 1;
+        for (let i = 0; i < repeat; i++) {
+          runs.push(await benchmark.run(server, { rows }));
+          // A long repeated run shows what it has so far (on a busy machine it may be cut short).
+          if (i < repeat - 1) printTable(`${title}, after run ${i + 1} of ${repeat}`, medianOf(runs));
+        }
+        const medians = medianOf(runs);
         tables.push(printTable(title, medians));
         jobs.push({ job: benchmark.name, title, rows: medians });
       }
