@@ -2,17 +2,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import {
-  BenchServer,
-  combinedTable,
-  LEGEND,
-  medianOf,
-  printTable,
-  withRatios,
-  type Benchmark,
-  type JobRows,
-  type Measurement,
-} from './support.js';
+import type { Benchmark, Measurement } from './support/benchmark.js';
+import { BenchServer } from './support/server.js';
+import { combinedTable, LEGEND, medianOf, printTable, type JobRows } from './support/table.js';
 import { cleanupTokensBench } from './cleanup-tokens.js';
 import { exportBench } from './export.js';
 import { notificationsBench } from './notifications.js';
@@ -45,7 +37,7 @@ const program = new Command('bench')
   })
   .option(
     '--repeat <n>',
-    'run each benchmark n times and report the median of each variant (a busy machine is noisy)',
+    "run each benchmark n times: per variant the run with the median time, and the median of each run's ratios (a busy machine is noisy)",
     (value) => {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('--repeat takes a positive whole number');
@@ -71,17 +63,30 @@ const program = new Command('bench')
         const requested = options.rows ?? 100_000;
         const rows = name === 'all' ? Math.min(requested, benchmark.maxRowsInAll ?? requested) : requested;
         const runs: Measurement[][] = [];
-        for (let i = 0; i < (options.repeat ?? 1); i++) runs.push(await benchmark.run(server, { rows }));
-        const measurements = medianOf(runs);
         const title = benchmark.describe({ rows });
-        tables.push(printTable(title, measurements));
-        jobs.push({ job: benchmark.name, title, rows: withRatios(measurements) });
+        const repeat = options.repeat ?? 1;
+        for (let i = 0; i < repeat; i++) {
+          runs.push(await benchmark.run(server, { rows }));
+          // A long repeated run shows what it has so far (on a busy machine it may be cut short).
+          if (i < repeat - 1) printTable(`${title}, after run ${i + 1} of ${repeat}`, medianOf(runs));
+        }
+        const medians = medianOf(runs);
+        tables.push(printTable(title, medians));
+        jobs.push({ job: benchmark.name, title, rows: medians });
       }
     } finally {
       await server.stop();
     }
     await fs.mkdir(RESULTS, { recursive: true });
     const header = `Machine: ${machine}. ${new Date().toISOString().slice(0, 10)}, \`npm run bench -- ${process.argv.slice(2).join(' ')}\`.`;
+    const json = {
+      machine,
+      date: new Date().toISOString(),
+      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
+      jobs,
+    };
+    // <name>.json feeds `npm run readme:figures` (all.json its table; notifications.json, with --repeat, its medians).
+    await fs.writeFile(path.join(RESULTS, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
     if (name !== 'all') {
       await fs.writeFile(path.join(RESULTS, `${name}.md`), [header, '', ...tables, LEGEND, ''].join('\n'));
       return;
@@ -90,13 +95,6 @@ const program = new Command('bench')
     process.stdout.write(`\n${combined}`);
     const perJob = ['## Per job', '', ...tables];
     await fs.writeFile(path.join(RESULTS, 'all.md'), [header, '', combined, ...perJob].join('\n'));
-    const json = {
-      machine,
-      date: new Date().toISOString(),
-      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
-      jobs,
-    };
-    await fs.writeFile(path.join(RESULTS, 'all.json'), `${JSON.stringify(json, null, 2)}\n`);
   });
 
 await program.parseAsync();

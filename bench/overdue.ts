@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { compareJob, type Benchmark } from './support.js';
+import { compareJob, type Benchmark } from './support/benchmark.js';
 
 const NOW = '2025-06-01T12:00:00Z';
 const NAIVE_SAMPLE = 20_000;
@@ -27,6 +27,7 @@ export const overdueBench: Benchmark = {
       floor: {
         variant: 'floor: one UPDATE statement',
         items: rows,
+        compared: 'The same change as one UPDATE of every past-due open task, from this process over one connection (1 thread).',
         run: (knex) =>
           knex.raw(
             `UPDATE tasks SET status = 'overdue', overdue_at = :now WHERE status = 'open' AND NOT completed AND due_date < :now`,
@@ -38,6 +39,7 @@ export const overdueBench: Benchmark = {
       naive: {
         variant: 'naive: one UPDATE per row',
         items: naiveRows,
+        compared: 'The ids read once, then one UPDATE per task, one after another from this process (1 thread).',
         async run(knex) {
           const ids = await knex('tasks')
             .where('due_date', '<', NOW)

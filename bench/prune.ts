@@ -1,4 +1,6 @@
-import { BenchServer, time, timeCli, timing, type Benchmark } from './support.js';
+import { cliCompared, type Benchmark } from './support/benchmark.js';
+import { time, timeCli, timing } from './support/measure.js';
+import type { BenchServer } from './support/server.js';
 
 const NOW = '2025-06-01T12:00:00Z';
 const NAIVE_SAMPLE = 4_000;
@@ -58,11 +60,26 @@ export const pruneBench: Benchmark = {
     await naive.knex.destroy();
 
     return [
-      { variant: 'planner-jobs prune (CLI)', items: processed, ...timing(cli), peakRssMb: cli.peakRssMb },
-      { variant: 'floor: one DELETE per table', items: half * 2, ...timing(floorRun) },
+      {
+        variant: 'planner-jobs prune (CLI)',
+        items: processed,
+        threads: 1,
+        compared: cliCompared('prune'),
+        ...timing(cli),
+        peakRssMb: cli.peakRssMb,
+      },
+      {
+        variant: 'floor: one DELETE per table',
+        items: half * 2,
+        threads: 1,
+        compared: 'The same deletions as one DELETE on job_runs and one on notifications, from this process (1 thread).',
+        ...timing(floorRun),
+      },
       {
         variant: 'naive: one DELETE per row',
         items: naiveRows * 2,
+        threads: 1,
+        compared: 'The ids read once, then one DELETE per row, one after another (1 thread).',
         ...timing(naiveRun),
         note: `first ${(naiveRows * 2).toLocaleString('en')} rows only`,
       },

@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import { DateTime } from 'luxon';
-import { BenchServer, time, timeCli, timing, type Benchmark } from './support.js';
+import { cliCompared, type Benchmark } from './support/benchmark.js';
+import { time, timeCli, timing } from './support/measure.js';
+import type { BenchServer } from './support/server.js';
 
 const NOW = '2025-06-01T12:00:00Z';
 const USERS = 10_000;
@@ -103,11 +105,27 @@ export const recurringBench: Benchmark = {
     await naive.knex.destroy();
 
     return [
-      { variant: 'planner-jobs recurring (CLI)', items: processed, ...timing(cli), peakRssMb: cli.peakRssMb },
-      { variant: 'floor: one INSERT ... SELECT + one UPDATE', items: floorItems, ...timing(floorRun) },
+      {
+        variant: 'planner-jobs recurring (CLI)',
+        items: processed,
+        threads: 1,
+        compared: cliCompared('recurring'),
+        ...timing(cli),
+        peakRssMb: cli.peakRssMb,
+      },
+      {
+        variant: 'floor: one INSERT ... SELECT + one UPDATE',
+        items: floorItems,
+        threads: 1,
+        compared:
+          'The next instances as one INSERT … SELECT (due + 1 day: no calendar rules, no zones) and one UPDATE, in one transaction from this process (1 thread).',
+        ...timing(floorRun),
+      },
       {
         variant: 'naive: read, compute in JS, insert, update per task',
         items: naiveRun.value,
+        threads: 1,
+        compared: 'Per task, read it with its zone, step the date in JS (Luxon), insert, update, one after another (1 thread).',
         ...timing(naiveRun),
         note: `first ${naiveRun.value.toLocaleString('en')} tasks only; steps from the last due date (drifts)`,
       },

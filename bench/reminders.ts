@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { compareJob, type Benchmark } from './support.js';
+import { compareJob, type Benchmark } from './support/benchmark.js';
 
 const NOW = '2025-06-01T12:00:00Z';
 const NAIVE_SAMPLE = 10_000;
@@ -41,6 +41,8 @@ export const remindersBench: Benchmark = {
       floor: {
         variant: 'floor: one INSERT … SELECT and one UPDATE',
         items: rows,
+        compared:
+          'The same change in one transaction: one INSERT … SELECT of every notification as the job writes it, one UPDATE marking every reminder (1 thread, one connection).',
         run: (knex) =>
           knex.transaction(async (trx) => {
             await trx.raw(
@@ -63,6 +65,8 @@ export const remindersBench: Benchmark = {
       naive: {
         variant: 'naive: read, insert, update per reminder',
         items: naiveRows,
+        compared:
+          'Per reminder, read its task, insert its notification, mark it sent, one after another from this process (1 thread).',
         async run(knex) {
           const due = await knex('reminders').where('remind_at', '<=', NOW).andWhere({ sent: false }).limit(naiveRows);
           for (const r of due) {

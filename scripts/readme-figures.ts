@@ -1,16 +1,19 @@
 /**
  * `npm run readme:figures`: rewrites the README's generated figures from the scripts' results, so
  * no figure is typed by hand. Between `<!-- performance:start -->` and `<!-- performance:end -->`:
- * the `npm run bench -- all` table (bench/results/all.json); between `<!-- guarantees-figures:start -->`
+ * the `npm run bench -- all` table (bench/results/all.json), one sentence per row saying what it
+ * compared on how many threads, and the medians of `npm run bench -- notifications --repeat N`
+ * (bench/results/notifications.json) when there are some; between `<!-- guarantees-figures:start -->`
  * and `<!-- guarantees-figures:end -->`: the `npm run chaos` figures per job (chaos/results/latest.json),
  * left as they are when there are no chaos results. Exits 1, changing nothing, when a marker or the
  * benchmark results are missing.
  */
 import fs from 'node:fs/promises';
-import { combinedTable, type JobRows } from '../bench/support.js';
+import { combinedTable, rowsTable, type JobRows } from '../bench/support/table.js';
 
 const README = 'README.md';
 const BENCH_RESULTS = 'bench/results/all.json';
+const NOTIFICATIONS_RESULTS = 'bench/results/notifications.json';
 const CHAOS_RESULTS = 'chaos/results/latest.json';
 
 interface BenchResults {
@@ -53,13 +56,27 @@ async function readJson<T>(file: string): Promise<T | undefined> {
 
 const day = (iso: string) => iso.slice(0, 10);
 
-function performance(bench: BenchResults): string {
+/** The benchmark table, what each row compared, and the repeated notifications run's medians when there is one. */
+function performance(bench: BenchResults, notifications: BenchResults | undefined): string {
+  const repeated = notifications && /--repeat \d+/.test(notifications.command) ? notifications : undefined;
   return [
-    `Measured with \`${bench.command}\` on ${bench.machine}, ${day(bench.date)}. ` +
+    `Measured with \`${bench.command}\` on ${bench.machine}, ${day(bench.date)}, while other work shared the machine (compare ratios within one run). ` +
       'The CLI rows include process start-up; the pg-boss and BullMQ rows send the same Web Push messages as the `notifications` ' +
-      'CLI row, to the same local push service with the same concurrency; their enqueueing is not counted (it is in their notes).',
+      'CLI row, to the same local push service with the same sends in flight; their enqueueing is not counted (it is in their notes).',
     '',
     combinedTable(bench.jobs),
+    'What each row compared:',
+    '',
+    ...bench.jobs.flatMap(({ job, rows }) => rows.map((row) => `- ${job}, ${row.variant}: ${row.compared}`)),
+    ...(repeated
+      ? [
+          '',
+          `The notification sender again with \`${repeated.command}\`, ${day(repeated.date)}: per variant the run with the median ` +
+            "time, and the median of each run's own ratios.",
+          '',
+          ...repeated.jobs.map(({ rows }) => rowsTable(rows)),
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -102,7 +119,8 @@ async function main(): Promise<void> {
   const bench = await readJson<BenchResults>(BENCH_RESULTS);
   if (!bench) throw new MissingInput(`${BENCH_RESULTS} is missing: run \`npm run bench -- all\` first`);
   const chaos = await readJson<ChaosResults>(CHAOS_RESULTS);
-  let readme = between(await fs.readFile(README, 'utf8'), 'performance', performance(bench));
+  const notifications = await readJson<BenchResults>(NOTIFICATIONS_RESULTS);
+  let readme = between(await fs.readFile(README, 'utf8'), 'performance', performance(bench, notifications));
   if (chaos) readme = between(readme, 'guarantees-figures', guarantees(chaos));
   else process.stderr.write(`${CHAOS_RESULTS} is missing: the guarantees figures are left as they are (run \`npm run chaos\`)\n`);
   await fs.writeFile(README, readme);

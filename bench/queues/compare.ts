@@ -9,8 +9,18 @@ import type { Knex } from 'knex';
 import PgBoss from 'pg-boss';
 import { createKnex } from '../../src/core/db.js';
 import type { PushService } from '../../test/support/pushService.js';
-import { time, timeProcess, timing, type Measurement } from '../support.js';
-import { BATCH_SIZE, CONCURRENCY, redisConnection, type PushJob, type WorkerSummary } from './push.js';
+import type { Measurement } from '../support/benchmark.js';
+import { time, timeProcesses, timing } from '../support/measure.js';
+import {
+  BATCH_SIZE,
+  CONCURRENCY,
+  JOB_THREADS,
+  PGBOSS_WORK_CALLS,
+  redisConnection,
+  type PushJob,
+  type Signing,
+  type WorkerSummary,
+} from './push.js';
 
 /** Jobs per bulk call when enqueueing (pg-boss `insert`, BullMQ `addBulk`): the fastest way each offers. */
 const ENQUEUE_CHUNK = 1_000;
@@ -83,22 +93,66 @@ async function inChunks<T>(items: T[], enqueue: (chunk: T[]) => Promise<unknown>
   for (let start = 0; start < items.length; start += ENQUEUE_CHUNK) await enqueue(items.slice(start, start + ENQUEUE_CHUNK));
 }
 
-/** Runs a worker script of this folder in its own process until it has done `expected` jobs. */
-async function runWorker(script: string, comparison: QueueComparison, env: Record<string, string>, expected: number) {
-  comparison.deliveries.start();
-  const run = await timeProcess(process.execPath, ['--import', 'tsx', path.join(HERE, script)], {
-    ...comparison.env,
-    ...env,
-    BENCH_EXPECTED: String(expected),
-    ...(process.env.BENCH_REDIS_URL && { BENCH_REDIS_URL: process.env.BENCH_REDIS_URL }),
+/** A worker that has not delivered everything by then is stopped, and its row shows what it did. */
+const DEADLINE_MS = 10 * 60_000;
+
+/** Resolves once the push service has accepted `expected` distinct messages, or at the deadline. */
+function allDelivered(deliveries: DeliveryCheck, expected: number): Promise<void> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const timer = setInterval(() => {
+      if (deliveries.distinct < expected && Date.now() - started < DEADLINE_MS) return;
+      clearInterval(timer);
+      resolve();
+    }, 50);
+    timer.unref(); // a worker that failed must not keep the benchmark waiting for the deadline
   });
-  return { run, summary: JSON.parse(run.stdout) as WorkerSummary };
 }
 
-/** A queue variant's row: processing only in items/s; enqueueing, the worker's own time and any delivery problem in the note. */
+/** How a peer's workers are set up, for its row's name. */
+const peerSetup = (signing: Signing) =>
+  `${JOB_THREADS} processes, ${CONCURRENCY} sends in flight in all, ${signing === 'cached' ? 'cached VAPID header' : 'a VAPID JWT signed per message'}`;
+
+/**
+ * Runs `JOB_THREADS` processes of a worker script of this folder side by side, each with its share
+ * of `CONCURRENCY`, and stops them (SIGTERM) once every message is delivered; what they did together.
+ */
+async function runWorkers(
+  script: string,
+  comparison: QueueComparison,
+  env: Record<string, string>,
+  expected: number,
+  signing: Signing,
+) {
+  comparison.deliveries.start();
+  const command = {
+    command: process.execPath,
+    args: ['--import', 'tsx', path.join(HERE, script)],
+    env: {
+      ...comparison.env,
+      ...env,
+      BENCH_SLOTS: String(CONCURRENCY / JOB_THREADS),
+      BENCH_SIGNING: signing,
+      ...(process.env.BENCH_REDIS_URL && { BENCH_REDIS_URL: process.env.BENCH_REDIS_URL }),
+    },
+  };
+  const runs = await timeProcesses(
+    Array.from({ length: JOB_THREADS }, () => command),
+    allDelivered(comparison.deliveries, expected),
+  );
+  const summaries = runs.map((run) => JSON.parse(run.stdout) as WorkerSummary);
+  const summary = {
+    processed: summaries.reduce((sum, s) => sum + s.processed, 0),
+    failed: summaries.reduce((sum, s) => sum + s.failed, 0),
+    readySeconds: (Math.max(...summaries.map((s) => s.lastDoneAt)) - Math.min(...summaries.map((s) => s.readyAt))) / 1000,
+  };
+  return { run: runs[0], summary };
+}
+
+/** A queue variant's row: processing only in items/s; enqueueing, the workers' own time and any delivery problem in the note. */
 function workerRow(
-  variant: string,
-  worker: Awaited<ReturnType<typeof runWorker>>,
+  row: Pick<Measurement, 'variant' | 'compared'>,
+  worker: Awaited<ReturnType<typeof runWorkers>>,
   enqueue: { seconds: number; how: string },
   comparison: QueueComparison,
   expected: number,
@@ -107,15 +161,16 @@ function workerRow(
 ): Measurement {
   const { run, summary } = worker;
   return {
-    variant,
+    ...row,
     items: comparison.deliveries.distinct,
+    threads: JOB_THREADS,
     ...timing(run),
     peakRssMb: run.peakRssMb,
     ...extra,
     note: [
       comparison.deliveries.problem(expected),
       `enqueue ${enqueue.seconds.toFixed(2)} s (${enqueue.how}, ${ENQUEUE_CHUNK.toLocaleString('en')} a call), not counted`,
-      `worker ready → done ${summary.readySeconds.toFixed(2)} s (${Math.round(summary.processed / summary.readySeconds).toLocaleString('en')}/s); the rest is start-up`,
+      `first worker ready → last job done ${summary.readySeconds.toFixed(2)} s (${Math.round(summary.processed / summary.readySeconds).toLocaleString('en')}/s); the rest is start-up and shutdown`,
       ...(summary.failed > 0 ? [`${summary.failed} failed`] : []),
       ...notes,
     ]
@@ -125,7 +180,7 @@ function workerRow(
 }
 
 /** pg-boss on the same PostgreSQL: jobs inserted by `boss.insert`, then `pgboss-worker.ts`. */
-export async function pgBossVariant(comparison: QueueComparison): Promise<Measurement> {
+export async function pgBossVariant(comparison: QueueComparison, signing: Signing): Promise<Measurement> {
   const { url, jobs } = await pendingJobs(comparison);
   const queue = 'notifications-push';
   const producer = new PgBoss({ connectionString: url, application_name: 'pg-boss-bench-producer' });
@@ -134,15 +189,25 @@ export async function pgBossVariant(comparison: QueueComparison): Promise<Measur
   const enqueue = await time(() => inChunks(jobs, (chunk) => producer.insert(chunk.map((data) => ({ name: queue, data })))));
   await producer.stop({ graceful: false, wait: true });
 
-  const worker = await runWorker('pgboss-worker.ts', comparison, { DATABASE_URL: url, BENCH_QUEUE: queue }, jobs.length);
+  const worker = await runWorkers(
+    'pgboss-worker.ts',
+    comparison,
+    { DATABASE_URL: url, BENCH_QUEUE: queue },
+    jobs.length,
+    signing,
+  );
   const knex = createKnex(url, 'planner-jobs:bench');
   try {
     const { rows } = await knex.raw<{ rows: { completed: number }[] }>(
       `SELECT count(*)::int AS completed FROM pgboss.job WHERE name = ? AND state = 'completed'`,
       [queue],
     );
+    const perProcess = CONCURRENCY / JOB_THREADS;
     return workerRow(
-      `pg-boss ${installedVersion('pg-boss')}: boss.work(), batchSize ${BATCH_SIZE}, ${CONCURRENCY} sends in flight, an UPDATE per message`,
+      {
+        variant: `pg-boss ${installedVersion('pg-boss')}: ${PGBOSS_WORK_CALLS} work() × batchSize ${BATCH_SIZE} per process sharing a ${perProcess}-slot limiter, ${peerSetup(signing)}, an UPDATE per message`,
+        compared: `The same sends through pg-boss on the same PostgreSQL, as its maintainer advises: ${JOB_THREADS} worker processes (1 thread each), each with ${PGBOSS_WORK_CALLS} work() calls sharing one ${perProcess}-slot limiter (${CONCURRENCY} in flight in all), ${signing === 'cached' ? "planner-jobs' cached VAPID header" : "a VAPID JWT signed per message (web-push's README way)"}, each notification marked sent.`,
+      },
       worker,
       { seconds: enqueue.seconds, how: 'boss.insert' },
       comparison,
@@ -177,11 +242,21 @@ function redisFigures(info: string) {
 }
 
 /** BullMQ on the local Redis (the notifications still marked sent in PostgreSQL): `addBulk`, then `bullmq-worker.ts`. */
-export async function bullmqVariant(comparison: QueueComparison): Promise<Measurement> {
+export async function bullmqVariant(comparison: QueueComparison, signing: Signing): Promise<Measurement> {
   const connection = redisConnection();
-  const variant = `BullMQ ${installedVersion('bullmq')}: Worker, concurrency ${CONCURRENCY}, an UPDATE per message`;
+  const perProcess = CONCURRENCY / JOB_THREADS;
+  const row = {
+    variant: `BullMQ ${installedVersion('bullmq')}: Worker, concurrency ${perProcess} per process, ${peerSetup(signing)}, an UPDATE per message`,
+    compared: `The same sends through BullMQ on the local Redis, as its docs recommend: ${JOB_THREADS} worker processes (1 thread each) with concurrency ${perProcess} each (${CONCURRENCY} in flight in all), ${signing === 'cached' ? "planner-jobs' cached VAPID header" : "a VAPID JWT signed per message (web-push's README way)"}, each notification marked sent in PostgreSQL.`,
+  };
   if (!(await redisAnswers(connection)))
-    return { variant, items: 0, seconds: 0, note: `skipped: no Redis answers at ${connection.host}:${connection.port}` };
+    return {
+      ...row,
+      items: 0,
+      seconds: 0,
+      threads: JOB_THREADS,
+      note: `skipped: no Redis answers at ${connection.host}:${connection.port}`,
+    };
   const { url, jobs } = await pendingJobs(comparison);
   // A queue of its own: the Redis may be shared, and the benchmark removes what it added.
   const queue = new Queue<PushJob>(`planner-jobs-bench-${randomBytes(4).toString('hex')}`, { connection });
@@ -197,16 +272,17 @@ export async function bullmqVariant(comparison: QueueComparison): Promise<Measur
         .then((info) => (peakClients = Math.max(peakClients, redisFigures(info).clients)))
         .catch(() => undefined);
     }, 100);
-    const worker = await runWorker(
+    const worker = await runWorkers(
       'bullmq-worker.ts',
       comparison,
       { DATABASE_URL: url, BENCH_QUEUE: queue.name },
       jobs.length,
+      signing,
     ).finally(() => clearInterval(sampler));
     const after = redisFigures(await client.info());
     const redisCpu = after.cpuSeconds - before.cpuSeconds;
     return workerRow(
-      variant,
+      row,
       worker,
       { seconds: enqueue.seconds, how: 'queue.addBulk' },
       comparison,

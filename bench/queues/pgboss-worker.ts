@@ -1,24 +1,25 @@
 /**
- * The pg-boss side of the notifications comparison, run as its own process (`node --import tsx`)
- * so its CPU and memory are measured like the CLI's: one `boss.work()` fetching planner-jobs'
- * batch size, sending with planner-jobs' concurrency, marking each notification sent; pg-boss
- * completes the batch when the handler resolves. Prints a `WorkerSummary` once every job is done.
+ * The pg-boss side of the notifications comparison, one of `JOB_THREADS` processes (`node --import
+ * tsx`), measured like the CLI. As pg-boss's maintainer advises for concurrency since v10 (one
+ * `work()` per polling worker, concurrency handled in the handler: timgit/pg-boss#483, #659),
+ * `PGBOSS_WORK_CALLS` `work()` calls, each fetching planner-jobs' batch size, share one limiter of this
+ * process's share of the sends in flight; each message is sent and its notification marked sent,
+ * and pg-boss completes the batch when the handler resolves. Prints a `WorkerSummary` when stopped.
  */
 import pLimit from 'p-limit';
 import PgBoss from 'pg-boss';
-import { BATCH_SIZE, CONCURRENCY, finishLine, MARK_SENT, pushSender, workerSettings, type PushJob } from './push.js';
+import { BATCH_SIZE, finishLine, PGBOSS_WORK_CALLS, MARK_SENT, pushSender, workerSettings, type PushJob } from './push.js';
 
 const settings = workerSettings();
 const boss = new PgBoss({ connectionString: settings.databaseUrl, application_name: 'pg-boss-bench' });
 boss.on('error', (err) => process.stderr.write(`pg-boss: ${err.message}\n`));
 await boss.start();
 
-const send = pushSender(settings.vapidDetails);
+const send = pushSender(settings);
 const db = boss.getDb();
-const limit = pLimit(CONCURRENCY);
-const done = finishLine(settings.expected);
-// pg-boss's shortest polling interval: an idle worker looks again after half a second.
-await boss.work<PushJob>(settings.queue, { batchSize: BATCH_SIZE, pollingIntervalSeconds: 0.5 }, (jobs) =>
+const limit = pLimit(settings.slots);
+const done = finishLine();
+const handler = (jobs: PgBoss.Job<PushJob>[]) =>
   Promise.all(
     jobs.map((job) =>
       limit(async () => {
@@ -33,8 +34,9 @@ await boss.work<PushJob>(settings.queue, { batchSize: BATCH_SIZE, pollingInterva
         done.count('processed');
       }),
     ),
-  ),
-);
-await done.reached;
+  );
+for (let i = 0; i < PGBOSS_WORK_CALLS; i++)
+  await boss.work<PushJob>(settings.queue, { batchSize: BATCH_SIZE, pollingIntervalSeconds: 0.5 }, handler);
+await done.stopped;
 await boss.stop({ graceful: true, wait: true });
 process.stdout.write(`${JSON.stringify(done.summary)}\n`);
