@@ -92,6 +92,15 @@ describe('every failure to create the embedded server says why', () => {
       await fs.rm(dir, { recursive: true, force: true });
     }
   });
+
+  // Node 20's recursive mkdir spins forever on ENOENT from a pseudo-file system; the run must answer.
+  it('a PLANNER_DATA_DIR the kernel will not create (under /proc): exit 78 at once, not a hang', async () => {
+    const failed = await spawnCli(['overdue'], { PLANNER_DATA_DIR: '/proc/1/planner-jobs-data' }).done;
+    expect(failed.code).toBe(78);
+    expect(failureLine(failed)).toMatch(
+      /^planner-jobs: could not create PLANNER_DATA_DIR \/proc\/1\/planner-jobs-data: ENOENT.*; set DATABASE_URL, or choose a PLANNER_DATA_DIR /,
+    );
+  }, 20_000);
 });
 
 /** The one line a failed run prints for the operator. */

@@ -146,7 +146,11 @@ const PARKED_FOR = '24 hours';
  */
 export function runSteps(ctx: RunContext, steps: readonly Step[], concurrency: 'rows'): Promise<void>;
 export function runSteps(ctx: RunContext, steps: readonly SerializedStep[], concurrency: 'serialized'): Promise<void>;
-export async function runSteps(ctx: RunContext, steps: readonly (Step | SerializedStep)[], concurrency: Concurrency): Promise<void> {
+export async function runSteps(
+  ctx: RunContext,
+  steps: readonly (Step | SerializedStep)[],
+  concurrency: Concurrency,
+): Promise<void> {
   const drivers =
     concurrency === 'serialized'
       ? (steps as SerializedStep[]).map((step) => serializedDriver(step, ctx))
@@ -234,7 +238,10 @@ function rowsDriver(step: Step, ctx: RunContext): Driver {
 function serializedDriver(step: SerializedStep, ctx: RunContext): Driver {
   const { table, where, cursor, idType = 'uuid' } = step.eligible;
   const values = () => ({ now: ctx.now, ...step.eligible.bindings?.(ctx) });
-  const target = (rows: string): RowTarget => ({ where: `ctid = ANY (:rows::tid[]) AND (${where})`, bindings: { ...values(), rows } });
+  const target = (rows: string): RowTarget => ({
+    where: `ctid = ANY (:rows::tid[]) AND (${where})`,
+    bindings: { ...values(), rows },
+  });
   const batchOf = (count: number, rows: string): ClaimedBatch => ({
     count,
     apply: (trx) => step.apply(trx, ctx, target(rows)),
@@ -244,7 +251,10 @@ function serializedDriver(step: SerializedStep, ctx: RunContext): Driver {
         `SELECT id::text AS id, ctid::text AS row FROM ${table} WHERE ctid = ANY (:rows::tid[])`,
         { rows },
       );
-      return located.map(({ id, row }) => ({ id, apply: (itemTrx: Knex.Transaction) => step.apply(itemTrx, ctx, target(`{"${row}"}`)) }));
+      return located.map(({ id, row }) => ({
+        id,
+        apply: (itemTrx: Knex.Transaction) => step.apply(itemTrx, ctx, target(`{"${row}"}`)),
+      }));
     },
   });
   let after: string | undefined;
@@ -356,10 +366,14 @@ function inContext(err: unknown, step: string, batchSize: number, items: readonl
 
 /** The rows parked by earlier runs and not yet due for another try: left out of every claim of this run. */
 async function stillParked(ctx: RunContext): Promise<string[]> {
-  const rows = await query<{ item_id: string }>(ctx.db, 'SELECT item_id FROM parked_items WHERE job = :job AND retry_after > :now', {
-    job: ctx.job,
-    now: ctx.now,
-  });
+  const rows = await query<{ item_id: string }>(
+    ctx.db,
+    'SELECT item_id FROM parked_items WHERE job = :job AND retry_after > :now',
+    {
+      job: ctx.job,
+      now: ctx.now,
+    },
+  );
   if (rows.length > 0) {
     ctx.tally.count('still_parked', rows.length);
     ctx.log.info({ parked: rows.length }, `${ctx.job}: ${rows.length} parked item(s) left out (see parked_items)`);

@@ -1,4 +1,3 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { serverBinaries } from './embedded/binaries.js';
@@ -7,6 +6,7 @@ import { embeddedFailure } from './embedded/failure.js';
 import { serverUser } from './embedded/identity.js';
 import { startServer, stopServer } from './embedded/postmaster.js';
 import type { Logger } from './logger.js';
+import { makeDirectories } from './directories.js';
 
 export { removeDataDir };
 
@@ -61,7 +61,7 @@ async function acquireLock(dataDir: string, log: Logger): Promise<() => Promise<
  */
 export async function startEmbedded(dataDir: string, log: Logger): Promise<EmbeddedServer> {
   const user = await serverUser();
-  await fs.mkdir(dataDir, { recursive: true }).catch((err: unknown) => {
+  await makeDirectories(dataDir).catch((err: unknown) => {
     throw embeddedFailure('create PLANNER_DATA_DIR', dataDir, err, user.advice);
   });
   const unlock = await acquireLock(dataDir, log).catch((err: unknown) => {

@@ -5,6 +5,7 @@ import type { JobName } from './catalog.js';
 import { describeError } from './errors.js';
 import { HEARTBEAT_TIMEOUT_MS } from './heartbeat.js';
 import type { Logger } from './logger.js';
+import { makeDirectories } from './directories.js';
 
 /** The state of a job's queue table when its run ended (read by src/core/queueState.ts). */
 export interface QueueState {
@@ -172,7 +173,7 @@ function merge(into: Samples, from: Samples, job: JobName): Samples {
  * read-modify-write, and the new content is renamed into place so the collector never reads half.
  */
 export async function writeMetricsFile(file: string, report: MetricsReport): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
+  await makeDirectories(path.dirname(file));
   const release = await lockfile.lock(file, {
     realpath: false,
     stale: 10_000,

@@ -13,7 +13,13 @@ export async function query<Row>(db: Knex | Knex.Transaction, sql: string, bindi
     const { rows } = await db.raw<{ rows: Row[] }>(sql, bindings as Knex.ValueDict);
     return rows;
   } catch (err) {
-    throw withoutStatement(err, db.raw(sql, bindings as Knex.ValueDict).toSQL().toNative().sql);
+    throw withoutStatement(
+      err,
+      db
+        .raw(sql, bindings as Knex.ValueDict)
+        .toSQL()
+        .toNative().sql,
+    );
   }
 }
 

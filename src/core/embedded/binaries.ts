@@ -7,6 +7,7 @@ import { configError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { embeddedFailure } from './failure.js';
 import { asServer, type ServerUser } from './identity.js';
+import { makeDirectories } from '../directories.js';
 
 const run = promisify(execFile);
 
@@ -89,7 +90,7 @@ async function runs(bin: Binaries, user: ServerUser): Promise<boolean> {
 
 /** Copies the binaries readable and executable by everyone, through a temporary sibling renamed into place (a concurrent run's copy wins). */
 async function copyBinaries(from: string, to: string): Promise<void> {
-  await fs.mkdir(path.dirname(to), { recursive: true, mode: 0o755 });
+  await makeDirectories(path.dirname(to), 0o755);
   await fs.chmod(path.dirname(to), 0o755);
   const partial = await fs.mkdtemp(`${to}.partial-`);
   try {

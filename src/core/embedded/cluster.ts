@@ -9,6 +9,7 @@ import { SERVER_HOME, type Binaries } from './binaries.js';
 import { embeddedFailure } from './failure.js';
 import { asServer, reachableBy, type ServerUser } from './identity.js';
 import { stopServer } from './postmaster.js';
+import { makeDirectories } from '../directories.js';
 
 const run = promisify(execFile);
 
@@ -111,9 +112,9 @@ async function createCluster(dataDir: string, bin: Binaries, user: ServerUser, l
 
 /** An empty slot owned by the server user, naming its data dir; a predecessor's (its data dir was deleted) is stopped and removed. */
 async function prepareSlot(slot: string, realDataDir: string, user: ServerUser): Promise<void> {
-  await fs.mkdir(SERVER_HOME, { recursive: true, mode: 0o755 });
+  await makeDirectories(SERVER_HOME, 0o755);
   await fs.chmod(SERVER_HOME, 0o755);
-  await fs.mkdir(path.dirname(slot), { recursive: true, mode: 0o711 });
+  await makeDirectories(path.dirname(slot), 0o711);
   if (await exists(slot)) {
     await stopServer(path.join(slot, 'postgres'));
     await fs.rm(slot, { recursive: true, force: true });

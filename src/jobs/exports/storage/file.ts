@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { configError, unavailableError } from '../../../core/errors.js';
 import { PROBE_BODY, probeName, type ExportStorage } from './index.js';
+import { makeDirectories } from '../../../core/directories.js';
 
 /** errno codes (errno(3)) that say the directory cannot take files as configured: fix EXPORT_DIR (78). */
 const MISCONFIGURED = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'ENOENT', 'ELOOP', 'ENAMETOOLONG']);
@@ -24,7 +25,7 @@ export function fileStorage(dir: string): ExportStorage {
       const target = fullPath(key);
       const partial = `${target}.partial`;
       try {
-        await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+        await makeDirectories(path.dirname(target), 0o700);
         await pipeline(body, createWriteStream(partial, { mode: 0o600 }), { signal });
         await fs.rename(partial, target);
       } catch (err) {
@@ -37,7 +38,7 @@ export function fileStorage(dir: string): ExportStorage {
 
     async probe() {
       const probe = fullPath(probeName());
-      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      await makeDirectories(dir, 0o700);
       try {
         await fs.writeFile(probe, PROBE_BODY, { mode: 0o600 });
       } finally {
