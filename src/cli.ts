@@ -41,6 +41,8 @@ const COMMANDS = [
 /** One line, said once: control characters (a newline above all) inside a message are shown escaped (`\\n`). */
 const oneLine = (text: string) => text.trimEnd().replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 
+const USAGE_HINT = '(run `planner-jobs --help` for usage)';
+
 /** The whole command line (commands, options, parsers), writing its help and usage errors to `io`. */
 export function buildProgram(io: Pick<Io, 'stdout' | 'stderr'>): Command {
   const program = new Command('planner-jobs')
@@ -49,10 +51,10 @@ export function buildProgram(io: Pick<Io, 'stdout' | 'stderr'>): Command {
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
-      // commander quotes the refused value back; a newline in it must not split the message's line.
-      outputError: (s, write) => write(`${oneLine(s)}\n`),
+      // One line, as every other error: commander's message under our prefix, the pointer to --help
+      // on the same line; commander quotes the refused value back, so a newline in it is escaped.
+      outputError: (s, write) => write(`planner-jobs: ${oneLine(s).replace(/^error: /, '')} ${USAGE_HINT}\n`),
     })
-    .showHelpAfterError('(run `planner-jobs --help` for usage)')
     .allowExcessArguments(false);
   for (const option of globalOptions()) program.addOption(option);
   for (const register of COMMANDS) register(program);
@@ -74,7 +76,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     };
     if (err instanceof CommanderError) {
       if (['commander.helpDisplayed', 'commander.version'].includes(err.code)) return ExitCode.ok;
-      // commander has printed its line (outputError, above); the summary repeats it without its "error: ".
+      // commander has printed its line (outputError, above); the summary repeats its message.
       printJsonFailure(oneLine(redactSecrets(err.message)).replace(/^error: /, ''), ExitCode.usage);
       return ExitCode.usage;
     }

@@ -88,6 +88,8 @@ describe('exit 64: bad usage, with a message that names what was wrong', () => {
     const run = await cli(args, {});
     expect(run.code).toBe(64);
     expect(run.stderr).toContain(message);
+    // One line under the tool's prefix, the pointer to --help on it (no command at all: the help itself).
+    if (args.length > 0) expect(run.stderr).toMatch(/^planner-jobs: [^\n]+ \(run `planner-jobs --help` for usage\)\n$/);
   });
 });
 
