@@ -67,10 +67,10 @@ export interface ChaosJob {
   faultItems?: { full: number; quick: number };
   /**
    * Hostile rows the API can write (issue #14 part 2), planted first in claim order beside the
-   * items: `plant` returns how many; `changed` counts those the job changed (it must fail and park
-   * them, never act on them).
+   * items: `plant` is an INSERT ... RETURNING them; `changed` a query counting (as `n`) those the job
+   * changed (it must fail and park them, never act on them).
    */
-  poison?: { plant(knex: Knex): Promise<number>; changed(knex: Knex): Promise<number> };
+  poison?: { plant: string; changed: string };
   /** Whether the job talks to an outside service a scenario can break. */
   service?: 'push' | 'storage';
   world(items: number, options: WorldOptions): Promise<World>;

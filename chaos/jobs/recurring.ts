@@ -62,24 +62,13 @@ export const recurringChaos: ChaosJob = {
   },
   // Due dates PostgreSQL stores but cannot count from, completed before everything else.
   poison: {
-    async plant(knex) {
-      const { rows } = await knex.raw<{ rows: unknown[] }>(
-        `INSERT INTO tasks (user_id, title, due_date, completed, completed_at, is_recurring, recurrence_type, recurrence_interval)
-         SELECT (SELECT id FROM users ORDER BY email LIMIT 1), 'poison ' || due, due::timestamptz, true,
-                '2000-01-01T00:00:00Z', true, 'daily', 1
-           FROM unnest(ARRAY['-infinity', 'infinity']) due
-         RETURNING id`,
-      );
-      return rows.length;
-    },
-    async changed(knex) {
-      const { n } = await countsOf<'n'>(
-        knex,
-        `SELECT count(*) AS n FROM tasks p
-          WHERE p.title LIKE 'poison %'
-            AND (p.last_processed_at IS NOT NULL OR EXISTS (SELECT 1 FROM tasks c WHERE c.recurrence_parent_id = p.id))`,
-      );
-      return n;
-    },
+    plant: `INSERT INTO tasks (user_id, title, due_date, completed, completed_at, is_recurring, recurrence_type, recurrence_interval)
+            SELECT (SELECT id FROM users ORDER BY email LIMIT 1), 'poison ' || due, due::timestamptz, true,
+                   '2000-01-01T00:00:00Z', true, 'daily', 1
+              FROM unnest(ARRAY['-infinity', 'infinity']) due
+            RETURNING id`,
+    changed: `SELECT count(*) AS n FROM tasks p
+                WHERE p.title LIKE 'poison %'
+                  AND (p.last_processed_at IS NOT NULL OR EXISTS (SELECT 1 FROM tasks c WHERE c.recurrence_parent_id = p.id))`,
   },
 };

@@ -53,22 +53,11 @@ export const rolloverChaos: ChaosJob = {
   },
   // Zone names that name no zone (the API stores what the browser sent), each with a day to close.
   poison: {
-    async plant(knex) {
-      const { rows } = await knex.raw<{ rows: unknown[] }>(
-        `INSERT INTO users (email, timezone)
-         SELECT 'poison-' || zone || '@example.test', zone FROM unnest(ARRAY['Mars/Olympus', 'Europe/Atlantis']) zone
-         RETURNING id`,
-      );
-      return rows.length;
-    },
-    async changed(knex) {
-      const { n } = await countsOf<'n'>(
-        knex,
-        `SELECT count(*) AS n FROM users u
-          WHERE u.email LIKE 'poison-%'
-            AND (u.last_rollover_date IS NOT NULL OR EXISTS (SELECT 1 FROM performance_history h WHERE h.user_id = u.id))`,
-      );
-      return n;
-    },
+    plant: `INSERT INTO users (email, timezone)
+            SELECT 'poison-' || zone || '@example.test', zone FROM unnest(ARRAY['Mars/Olympus', 'Europe/Atlantis']) zone
+            RETURNING id`,
+    changed: `SELECT count(*) AS n FROM users u
+                WHERE u.email LIKE 'poison-%'
+                  AND (u.last_rollover_date IS NOT NULL OR EXISTS (SELECT 1 FROM performance_history h WHERE h.user_id = u.id))`,
   },
 };

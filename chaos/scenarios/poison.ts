@@ -16,7 +16,7 @@ export const poisonScenario: Scenario = {
   async run(ctx) {
     const poison = ctx.job.poison!;
     const started = Date.now();
-    const planted = await poison.plant(ctx.knex);
+    const planted = (await ctx.knex.raw<{ rows: unknown[] }>(poison.plant)).rows.length;
     const first = await (await ctx.start()).done;
     const afterFirst = await ctx.check();
     // Blocked good items would show as lost here, before any rerun could hide them.
@@ -25,7 +25,7 @@ export const poisonScenario: Scenario = {
     const { parked } = await countsOf<'parked'>(ctx.knex, 'SELECT count(*) AS parked FROM parked_items WHERE job = :job', {
       job: ctx.job.name,
     });
-    const changed = await poison.changed(ctx.knex);
+    const { n: changed } = await countsOf<'n'>(ctx.knex, poison.changed);
     return {
       runs: ctx.runs,
       faults: 0,
