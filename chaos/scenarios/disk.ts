@@ -1,6 +1,7 @@
 import { countsOf } from '../jobs/support.js';
-import { sleep } from '../run.js';
+import { sleep, type Exit } from '../run.js';
 import { smallDisk, unwritableDirectory } from '../../test/support/exports.js';
+import type { Counts } from '../types.js';
 import { rerunNote, type Scenario, type ScenarioContext } from './support.js';
 
 /** Only the job that writes files: exports, switched from S3 to file storage for these scenarios. */
@@ -22,6 +23,26 @@ async function charged(ctx: ScenarioContext): Promise<number> {
 }
 
 /**
+ * The end both storage faults share: the faulted run and a rerun on the still-broken storage must
+ * exit `code` (0 only when everything was already done), and no export may be charged; then storage
+ * comes back and reruns finish the rest.
+ */
+async function recoverFromStorageFault(
+  ctx: ScenarioContext,
+  exit: Exit,
+  faulted: Counts,
+  code: number,
+  restore: () => Promise<void>,
+): Promise<{ unfairlyCharged: number; finished: Awaited<ReturnType<ScenarioContext['finish']>> }> {
+  const allowed = faulted.lost === 0 ? [0] : [code];
+  ctx.record(exit, allowed);
+  ctx.record(await (await ctx.start()).done, allowed);
+  const unfairlyCharged = await charged(ctx);
+  await restore();
+  return { unfairlyCharged, finished: await ctx.finish([0], 3) };
+}
+
+/**
  * The disk fills up: EXPORT_DIR is a tmpfs of 48 KiB, room for the probe and a few small exports.
  * The run stops with 75 when a write hits ENOSPC (the export handed back uncharged), a rerun on
  * the still-full disk stops at the probe; the disk grows and a rerun finishes the rest.
@@ -40,11 +61,7 @@ export const fullDiskScenario: Scenario = {
     const started = Date.now();
     const exit = await (await ctx.start()).done;
     const full = await ctx.check();
-    ctx.record(exit, full.lost === 0 ? [0] : [75]);
-    ctx.record(await (await ctx.start()).done, full.lost === 0 ? [0] : [75]);
-    const unfairlyCharged = await charged(ctx);
-    await disk.restore();
-    const finished = await ctx.finish([0], 3);
+    const { unfairlyCharged, finished } = await recoverFromStorageFault(ctx, exit, full, 75, disk.restore);
     return {
       runs: ctx.runs,
       faults: 1,
@@ -81,11 +98,7 @@ export const unwritableDirectoryScenario: Scenario = {
     const faultAt = Date.now();
     const exit = await run.done;
     const faulted = await ctx.check();
-    ctx.record(exit, faulted.lost === 0 ? [0] : [78]);
-    ctx.record(await (await ctx.start()).done, faulted.lost === 0 ? [0] : [78]);
-    const unfairlyCharged = await charged(ctx);
-    await directory.restore();
-    const finished = await ctx.finish([0], 3);
+    const { unfairlyCharged, finished } = await recoverFromStorageFault(ctx, exit, faulted, 78, directory.restore);
     return {
       runs: ctx.runs,
       faults: 1,
