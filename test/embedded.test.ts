@@ -75,6 +75,27 @@ describe('the embedded default (no DATABASE_URL)', () => {
     }
     expect((await run('overdue')).code).toBe(0);
   });
+
+  it('says the cluster is unusable when it is damaged or from another version: move it aside (exit 78)', async () => {
+    const versionFile = path.join(await fs.realpath(path.join(dataDir, 'postgres')), 'PG_VERSION');
+    const original = await fs.readFile(versionFile, 'utf8');
+    try {
+      for (const [content, serverWords] of [
+        ['garbage\n', /is not a valid data directory/],
+        ['99\n', /database files are incompatible with server/],
+      ] as const) {
+        await fs.writeFile(versionFile, content);
+        const refused = await run('overdue');
+        expect(refused.code).toBe(78);
+        const line = failureLine(refused);
+        expect(line).toMatch(serverWords);
+        expect(line).toMatch(/; move \/\S+ aside \(the next run creates a new, empty one\) or set DATABASE_URL$/);
+      }
+    } finally {
+      await fs.writeFile(versionFile, original);
+    }
+    expect((await run('overdue')).code).toBe(0);
+  });
 });
 
 describe('every failure to create the embedded server says why', () => {

@@ -7,7 +7,7 @@ import pg from 'pg';
 import type { Logger } from '../logger.js';
 import type { Binaries } from './binaries.js';
 import type { Cluster } from './cluster.js';
-import { embeddedFailure, logTail } from './failure.js';
+import { UNUSABLE_CLUSTER, embeddedFailure, logTail } from './failure.js';
 import { asServer, type ServerUser } from './identity.js';
 
 const READY_TIMEOUT_MS = 60_000;
@@ -78,7 +78,8 @@ async function ready(cluster: Cluster, port: number, gaveUp: () => boolean | Pro
  * The port of the cluster's server, ready: one a killed run left running is adopted, else the
  * postmaster is spawned directly (no shell, detached so it outlives a killed run, its output
  * appended to `server.log` in the cluster), retried on another port when the chosen one was taken.
- * Throws exit 75 (78 for a permission fault) with the server log's tail when the server refused.
+ * Throws exit 75 (78 for a permission fault or a damaged / other-version cluster) with the server
+ * log's tail when the server refused.
  */
 export async function startServer(cluster: Cluster, bin: Binaries, user: ServerUser, log: Logger): Promise<number> {
   const left = await recordedServer(cluster.pgdata);
@@ -121,7 +122,10 @@ export async function startServer(cluster: Cluster, bin: Binaries, user: ServerU
       const tail = logTail((await fs.readFile(logFile, 'utf8').catch(() => '')).slice(from));
       if (exited && /could not bind|already in use/i.test(tail) && attempt < START_ATTEMPTS) continue;
       await stopServer(cluster.pgdata);
-      throw embeddedFailure('start the embedded PostgreSQL in', cluster.pgdata, exited ?? err, user.advice, tail);
+      const advice = UNUSABLE_CLUSTER.test(tail)
+        ? `move ${cluster.pgdata} aside (the next run creates a new, empty one) or set DATABASE_URL`
+        : user.advice;
+      throw embeddedFailure('start the embedded PostgreSQL in', cluster.pgdata, exited ?? err, advice, tail);
     }
   }
 }
