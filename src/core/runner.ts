@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { Knex } from 'knex';
 import type { JobName, OnDemandCommand } from './catalog.js';
 import type { Config } from './config.js';
+import { withDryRun } from './db.js';
 import { ExitCode, classify, type ExitError } from './errors.js';
 import type { Logger } from './logger.js';
 import { redactSecrets } from './redact.js';
@@ -83,9 +84,6 @@ export interface RunDeps {
   progress?: (text: string) => void;
 }
 
-/** Thrown inside the dry run's outer transaction so that it rolls back. */
-class DryRunRollback extends Error {}
-
 /**
  * The life of one run, the same for every job: a `job_runs` row (running → succeeded / failed /
  * skipped), start and end log lines, the dry-run transaction, the time budget, the stop signal,
@@ -133,18 +131,7 @@ export async function executeRun(
 
   let failure: ExitError | undefined;
   try {
-    if (options.dryRun) {
-      await knex
-        .transaction(async (trx) => {
-          await job.run(context(trx));
-          throw new DryRunRollback();
-        })
-        .catch((err) => {
-          if (!(err instanceof DryRunRollback)) throw err;
-        });
-    } else {
-      await job.run(context(knex));
-    }
+    await withDryRun(knex, options.dryRun, (db) => job.run(context(db)));
   } catch (err) {
     failure = classify(err);
   }
