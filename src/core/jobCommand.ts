@@ -26,7 +26,7 @@ export async function runJobCommand(invocation: Invocation, job: Job, options: G
         reason: 'disabled',
         processed: 0,
         failed: 0,
-        skipped: 0,
+        left_alone: 0,
         dry_run: dryRun,
         duration_ms: 0,
         run_id: null,
@@ -73,7 +73,7 @@ export function printSummary(invocation: Invocation, summary: PrintableSummary, 
   const seconds = (summary.duration_ms / 1000).toFixed(1);
   const head = `${what}: ${summary.status}${summary.reason ? ` (${summary.reason})` : ''} in ${seconds}s`;
   invocation.print(
-    `${head} · ${verb} ${summary.processed}, failed ${summary.failed}, skipped ${summary.skipped}${summary.run_id ? ` · run ${summary.run_id}` : ''}`,
+    `${head} · ${verb} ${summary.processed}, failed ${summary.failed}, left alone ${summary.left_alone}${summary.run_id ? ` · run ${summary.run_id}` : ''}`,
   );
   for (const [counter, n] of Object.entries(summary.counts ?? {})) {
     const ids = summary.dry_run ? summary.ids?.[counter] : undefined;
