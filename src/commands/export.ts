@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
-import { action } from '../core/lifecycle.js';
 import { runJobCommand } from '../core/jobCommand.js';
+import { action } from '../core/lifecycle.js';
 import { uuid } from '../core/options.js';
 import { FORMAT_NAMES, type FormatName } from '../jobs/exports/formats/index.js';
 import type { DownloadLink } from '../jobs/exports/storage/index.js';

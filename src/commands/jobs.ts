@@ -32,7 +32,8 @@ const notifications = DEFAULT_NOTIFICATIONS_OPTIONS;
 
 /**
  * Every job of the catalog (src/core/catalog.ts) as a command, keyed by its name: a job added to
- * the catalog without an entry here is a type error.
+ * the catalog without an entry here is a type error. (`never`: each entry's `load` names the
+ * options it reads, its own; commander hands it every option parsed.)
  */
 export const JOB_COMMANDS: { [job in JobName]: JobCommand<never> } = {
   recurring: {

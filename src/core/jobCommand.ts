@@ -1,8 +1,9 @@
 import { JOBS } from './catalog.js';
 import { ExitCode } from './errors.js';
 import type { Invocation } from './invocation.js';
-import { withDatabase, type GlobalOptions } from './lifecycle.js';
+import { withDatabase } from './lifecycle.js';
 import { monitorRun, queueStateForMetrics, reportDisabled } from './monitoring.js';
+import type { GlobalOptions } from './options.js';
 import { executeRun, type Job, type RunSummary } from './runner.js';
 
 /**

@@ -12,15 +12,7 @@ import type { Command } from 'commander';
 import { assertSchemaCurrent, openDatabase, type Database } from './db.js';
 import type { ExitCode } from './errors.js';
 import { openInvocation, type Invocation, type Io } from './invocation.js';
-
-/** The options every job command accepts (the contract's global options), as commander parses them. */
-export interface GlobalOptions {
-  dryRun?: boolean;
-  now?: Date;
-  batchSize?: number;
-  maxRuntime?: number;
-  json?: boolean;
-}
+import type { GlobalOptions } from './options.js';
 
 /** The instant a command treats as now, resolved once per invocation. */
 export interface CommandClock {
