@@ -66,7 +66,7 @@ export interface DatabaseNeeds {
 }
 
 /**
- * Steps 3 of the lifecycle: opens the database, checks the schema when `needs.schemaCurrent`,
+ * Step 3 of the lifecycle: opens the database, checks the schema when `needs.schemaCurrent`,
  * resolves now (after the open, so a slow start of the embedded server does not age it), runs
  * `body` and closes the database whether it returned or threw. Throws what the open, the check
  * or the body throws (classified by main: 75, 78, 1).
