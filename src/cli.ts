@@ -1,41 +1,28 @@
 import { Command, CommanderError } from 'commander';
-import { registerCleanupTokens } from './commands/cleanup-tokens.js';
 import { registerCrontab } from './commands/crontab.js';
 import { registerDemo } from './commands/demo.js';
 import { registerExport } from './commands/export.js';
-import { registerExports } from './commands/exports.js';
+import { registerJobCommands } from './commands/jobs.js';
 import { registerMigrate } from './commands/migrate.js';
-import { registerNotifications } from './commands/notifications.js';
-import { registerOverdue } from './commands/overdue.js';
-import { registerRecurring } from './commands/recurring.js';
-import { registerPrune } from './commands/prune.js';
-import { registerRollover } from './commands/rollover.js';
-import { registerReminders } from './commands/reminders.js';
 import { registerRetry } from './commands/retry.js';
 import { registerStatus } from './commands/status.js';
 import { registerVapidKeys } from './commands/vapid-keys.js';
-import { bindInvocation } from './core/commandKit.js';
 import { ExitCode, classify } from './core/errors.js';
-import type { Io } from './core/io.js';
+import type { Io } from './core/invocation.js';
+import { bindInvocation } from './core/lifecycle.js';
 import { globalOptions } from './core/options.js';
 import { redactSecrets } from './core/redact.js';
 
+/** Every command, in the order `--help` lists them: the jobs of the catalog, then the tools around them. */
 const COMMANDS = [
   registerMigrate,
-  registerRecurring,
-  registerOverdue,
-  registerRollover,
-  registerCleanupTokens,
-  registerReminders,
-  registerNotifications,
-  registerVapidKeys,
-  registerPrune,
+  registerJobCommands,
+  registerExport,
   registerRetry,
   registerCrontab,
   registerStatus,
   registerDemo,
-  registerExports,
-  registerExport,
+  registerVapidKeys,
 ];
 
 /** One line, said once: control characters (a newline above all) inside a message are shown escaped (`\\n`). */
@@ -64,10 +51,10 @@ export function buildProgram(io: Pick<Io, 'stdout' | 'stderr'>): Command {
 /** Runs one invocation and returns its exit code; never calls process.exit, so tests can call it. */
 export async function main(argv: string[], io: Io): Promise<number> {
   const program = buildProgram(io);
-  const invocation = bindInvocation(program, io);
+  const slot = bindInvocation(program, io);
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return invocation.exitCode ?? ExitCode.ok;
+    return slot.exitCode ?? ExitCode.ok;
   } catch (err) {
     // The --json summary of a run that never started: the same message and exit code as stderr's line.
     const printJsonFailure = (message: string, exitCode: ExitCode) => {
@@ -82,7 +69,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
     const failure = classify(err);
     const message = oneLine(redactSecrets(failure.message));
-    const log = invocation.session?.log;
+    const log = slot.invocation?.log;
     // A bug (exit 1) also gets a log record with its stack; an expected fault (64, 75, 78) is only the
     // line below, and its stack a debug record (LOG_LEVEL=debug).
     if (failure.exitCode === ExitCode.failed) log?.error({ err: failure.cause ?? failure }, message);

@@ -138,10 +138,10 @@ describe('recurring: the new instance copies the task and the source is stamped,
     const rerun = await runJob(db, '2025-06-01T11:00:00Z');
 
     expect(rerun.code).toBe(0);
-    expect(rerun.json()).toMatchObject({ processed: 0, skipped: 1, counts: { already_had_next_instance: 1 } });
+    expect(rerun.json()).toMatchObject({ processed: 0, left_alone: 1, counts: { already_had_next_instance: 1 } });
     expect(await db.knex('tasks').where({ recurrence_parent_id: source.id }).count({ n: '*' })).toEqual([{ n: '1' }]);
     expect((await getTask(db.knex, source.id)).last_processed_at).toEqual(at('2025-06-01T11:00:00Z'));
-    expect((await runJob(db, '2025-06-01T12:00:00Z')).json()).toMatchObject({ processed: 0, skipped: 0 });
+    expect((await runJob(db, '2025-06-01T12:00:00Z')).json()).toMatchObject({ processed: 0, left_alone: 0 });
   });
 });
 

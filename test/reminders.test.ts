@@ -34,7 +34,7 @@ describe('reminders: a due reminder becomes one notification and is marked sent'
     expect(run.json()).toMatchObject({
       status: 'succeeded',
       processed: 1,
-      skipped: 0,
+      left_alone: 0,
       counts: { queued: 1, notifications_queued: 1 },
     });
     expect(await reminder(db.knex, due.id)).toMatchObject({ sent: true, sent_at: now, outcome: 'queued' });
@@ -100,8 +100,8 @@ describe('reminders: completed or deleted tasks are skipped, stale reminders exp
     const run = await cli(['reminders', '--now', NOW, '--json'], { DATABASE_URL: db.url, REMINDER_MAX_LATENESS: 'PT2H' });
 
     expect(run.code).toBe(0);
-    const summary = run.json<{ counts: Record<string, number>; ids: Record<string, string[]>; skipped: number }>();
-    expect(summary).toMatchObject({ processed: 1, skipped: 3, counts: { queued: 1, skipped: 2, expired: 1 } });
+    const summary = run.json<{ counts: Record<string, number>; ids: Record<string, string[]>; left_alone: number }>();
+    expect(summary).toMatchObject({ processed: 1, left_alone: 3, counts: { queued: 1, skipped: 2, expired: 1 } });
     expect(summary.ids.skipped.sort()).toEqual([ofDone.id, ofDeleted.id].sort());
     expect(summary.ids.expired).toEqual([stale.id]);
     expect(await reminder(db.knex, ofDone.id)).toMatchObject({ sent: true, sent_at: now, outcome: 'skipped' });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { JOB_NAMES, jobEnvName } from '../core/catalog.js';
-import { action } from '../core/commandKit.js';
+import { action } from '../core/lifecycle.js';
 import type { Config } from '../core/config.js';
 import { ExitCode } from '../core/errors.js';
 import { lineSafe } from '../core/options.js';
@@ -66,8 +66,8 @@ export const registerCrontab = (program: Command) =>
     .option('--log-dir <dir>', "append each job's output to <dir>/<job>.log (default: syslog via logger)", lineSafe('--log-dir'))
     .option('--bin <path>', 'the planner-jobs executable', lineSafe('--bin'), DEFAULTS.bin)
     .action(
-      action<CrontabOptions>(async (session, options) => {
-        session.io.stdout.write(renderCrontab(session.config, options));
+      action<CrontabOptions>(async (invocation, options) => {
+        invocation.io.stdout.write(renderCrontab(invocation.config, options));
         return ExitCode.ok;
       }),
     );

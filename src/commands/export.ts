@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
-import { action } from '../core/commandKit.js';
 import { runJobCommand } from '../core/jobCommand.js';
+import { action } from '../core/lifecycle.js';
 import { uuid } from '../core/options.js';
 import { FORMAT_NAMES, type FormatName } from '../jobs/exports/formats/index.js';
 import type { DownloadLink } from '../jobs/exports/storage/index.js';
@@ -16,17 +16,17 @@ export const registerExport = (program: Command) =>
       new Option('--format <format>', 'json, csv (a zip of CSV files) or markdown').choices(FORMAT_NAMES).default('json'),
     )
     .action(
-      action<{ user: string; format: FormatName }>(async (session, options) => {
+      action<{ user: string; format: FormatName }>(async (invocation, options) => {
         let link: DownloadLink | undefined;
         const { exportNowJob } = await import('../jobs/exports/index.js');
         const code = await runJobCommand(
-          session,
+          invocation,
           exportNowJob(options.user, options.format, (l) => (link = l)),
           options,
         );
         // With --json the summary stays the last line; the link is in export_jobs and the log.
         if (link && !options.json) {
-          session.print(link.expiresAt ? `${link.url}\n(valid until ${link.expiresAt.toISOString()})` : link.url);
+          invocation.print(link.expiresAt ? `${link.url}\n(valid until ${link.expiresAt.toISOString()})` : link.url);
         }
         return code;
       }),

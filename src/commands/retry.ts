@@ -1,7 +1,6 @@
 import { Argument, type Command } from 'commander';
-import { action } from '../core/commandKit.js';
-import { assertSchemaCurrent, openDatabase } from '../core/db.js';
 import { ExitCode, usageError } from '../core/errors.js';
+import { action, withDatabase } from '../core/lifecycle.js';
 import { uuid } from '../core/options.js';
 import { RETRY_QUEUES, redriveFailed, type RetryQueue } from '../jobs/retry/index.js';
 
@@ -16,35 +15,31 @@ export const registerRetry = (program: Command) =>
     .option('--failed', 'move the failed rows back to pending (required: says which rows)')
     .option('--id <uuid>', 'only this row (repeatable)', collectId)
     .action(
-      action<{ failed?: boolean; id?: string[] }>(async (session, options, command) => {
+      action<{ failed?: boolean; id?: string[] }>(async (invocation, options, command) => {
         const queue = command.processedArgs[0] as RetryQueue;
         if (!options.failed) throw usageError(`retry ${queue}: say which rows to move back to pending: --failed`);
         const dryRun = options.dryRun === true;
-        const db = await openDatabase(session.config, session.log, 'planner-jobs:retry');
-        try {
-          await assertSchemaCurrent(db.knex);
+        return withDatabase(invocation, options, { command: 'retry', schemaCurrent: true }, async (db, { now }) => {
           const moved = await redriveFailed(db.knex, queue, {
-            now: options.now ?? new Date(),
+            now,
             ids: options.id,
             batchSize: options.batchSize ?? 1000,
             dryRun,
           });
           const verb = dryRun ? 'would move' : 'moved';
-          session.log.info(
+          invocation.log.info(
             { queue, dryRun, ids: moved.map((row) => row.id) },
             `retry ${queue}: ${verb} ${moved.length} failed row(s) back to pending`,
           );
           if (options.json) {
-            session.print(JSON.stringify({ queue, dry_run: dryRun, moved: moved.length, rows: moved }));
+            invocation.print(JSON.stringify({ queue, dry_run: dryRun, moved: moved.length, rows: moved }));
             return ExitCode.ok;
           }
-          session.print(
+          invocation.print(
             `${queue}${dryRun ? ' dry run (nothing written)' : ''}: ${verb} ${moved.length} failed row(s) back to pending`,
           );
-          for (const row of moved) session.print(`  ${row.id}${row.error ? `  (failed with: ${row.error})` : ''}`);
+          for (const row of moved) invocation.print(`  ${row.id}${row.error ? `  (failed with: ${row.error})` : ''}`);
           return ExitCode.ok;
-        } finally {
-          await db.close();
-        }
+        });
       }),
     );

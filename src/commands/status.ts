@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { JOB_NAMES } from '../core/catalog.js';
-import { action } from '../core/commandKit.js';
-import { assertSchemaCurrent, openDatabase } from '../core/db.js';
 import { ExitCode } from '../core/errors.js';
 import { isHealthy, jobHealth, type JobHealth } from '../core/health.js';
+import { databaseAction } from '../core/lifecycle.js';
 import { positiveInt } from '../core/options.js';
 import { query } from '../core/sql.js';
 
@@ -27,14 +26,13 @@ export const registerStatus = (program: Command) =>
     .option('--runs <n>', 'runs to show per job', positiveInt('--runs', 1000), 5)
     .option('--check', 'for monitoring: exit 1 when an enabled job has not succeeded within twice its schedule')
     .action(
-      action<{ runs: number; check?: boolean }>(async (session, options) => {
-        const db = await openDatabase(session.config, session.log, 'planner-jobs:status');
-        try {
-          await assertSchemaCurrent(db.knex);
-          const health = await jobHealth(db.knex, session.config, options.now ?? new Date());
+      databaseAction<{ runs: number; check?: boolean }>(
+        { command: 'status', schemaCurrent: true },
+        async (invocation, options, db, { now }) => {
+          const health = await jobHealth(db.knex, invocation.config, now);
           const verdictCode = options.check && !isHealthy(health) ? ExitCode.failed : ExitCode.ok;
           if (options.check && options.json) {
-            session.print(JSON.stringify({ healthy: isHealthy(health), jobs: health }));
+            invocation.print(JSON.stringify({ healthy: isHealthy(health), jobs: health }));
             return verdictCode;
           }
           const runs = await query<RunRow>(
@@ -49,29 +47,27 @@ export const registerStatus = (program: Command) =>
             { jobs: JOB_NAMES, runs: options.runs },
           );
           if (options.json) {
-            session.print(JSON.stringify(runs.map((run) => ({ ...run, duration_ms: durationMs(run) }))));
+            invocation.print(JSON.stringify(runs.map((run) => ({ ...run, duration_ms: durationMs(run) }))));
             return verdictCode;
           }
-          printHealth(session.print, health, options.now ?? new Date());
-          if (runs.length === 0) session.print('no runs recorded yet');
+          printHealth(invocation.print, health, now);
+          if (runs.length === 0) invocation.print('no runs recorded yet');
           for (const job of JOB_NAMES) {
             const ofJob = runs.filter((run) => run.job === job);
             if (ofJob.length === 0) continue;
-            session.print(job);
+            invocation.print(job);
             for (const run of ofJob) {
               const duration = durationMs(run);
               const note = run.error ?? run.reason;
-              session.print(
+              invocation.print(
                 `  #${run.id}  ${run.status.padEnd(9)} ${run.started_at.toISOString()}  ${duration === null ? 'running' : `${(duration / 1000).toFixed(1)}s`}` +
                   `  processed ${run.processed}, failed ${run.failed}${run.dry_run ? '  (dry run)' : ''}${note ? `  — ${note}` : ''}`,
               );
             }
           }
           return verdictCode;
-        } finally {
-          await db.close();
-        }
-      }),
+        },
+      ),
     );
 
 function printHealth(print: (line: string) => void, health: readonly JobHealth[], now: Date): void {

@@ -6,7 +6,7 @@ import { query } from './sql.js';
 import type { RunContext } from './runner.js';
 import type { ItemFailure } from './tally.js';
 
-export interface SkippedRows {
+export interface LeftAloneRows {
   counter: string;
   ids: string[];
 }
@@ -22,7 +22,7 @@ export interface StepResult {
   /** Rows changed: their ids, or their count and a sample of their ids. */
   done: string[] | CountedRows;
   /** Rows looked at and deliberately left alone, under their own counter (or several, one per reason). */
-  skipped?: SkippedRows | SkippedRows[];
+  leftAlone?: LeftAloneRows | LeftAloneRows[];
   /** Rows the statement itself set aside as bad (an unknown time zone...): failed and parked. */
   failures?: ItemFailure[];
   /** Side counts (notifications queued...). */
@@ -187,7 +187,7 @@ async function runStep(
       return { claimed: claimed.count, claimMs, ...applied, parked: applied.parkable.length };
     });
     if (batch === 'locked') {
-      if (progress.batches === 0) ctx.skip('another run holds the lock');
+      if (progress.batches === 0) ctx.skipRun('another run holds the lock');
       else ctx.log.info({ step: step.name }, 'another run took the lock between batches; leaving the rest to it');
       ctx.tally.fail(suspects.flatMap((suspect) => suspect.failures));
       return 'locked';
@@ -409,6 +409,6 @@ const changed = (result: StepResult): CountedRows =>
 function record(ctx: RunContext, step: string, result: StepResult): void {
   const { count, sample } = changed(result);
   ctx.tally.done(step, sample, count);
-  for (const skipped of [result.skipped ?? []].flat()) ctx.tally.skip(skipped.counter, skipped.ids);
+  for (const rows of [result.leftAlone ?? []].flat()) ctx.tally.leaveAlone(rows.counter, rows.ids);
   for (const [counter, n] of Object.entries(result.counts ?? {})) ctx.tally.count(counter, n);
 }

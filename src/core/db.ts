@@ -39,6 +39,29 @@ export function createKnex(url: string, applicationName: string, log?: Logger): 
 
 const CLOSE_TIMEOUT_MS = 5_000;
 
+/** Thrown inside a dry run's transaction so that it rolls back. */
+class DryRunRollback extends Error {}
+
+/**
+ * Runs `work` on the pool, or, for a dry run, inside one transaction that is rolled back at the
+ * end (the work's own transactions become savepoints of it): a dry run makes the same changes,
+ * so it sees and reports exactly what a real run would, and keeps none. Returns the work's result;
+ * the work's own errors propagate unchanged.
+ */
+export async function withDryRun<T>(knex: Knex, dryRun: boolean, work: (db: Knex | Knex.Transaction) => Promise<T>): Promise<T> {
+  if (!dryRun) return work(knex);
+  let result: T | undefined;
+  await knex
+    .transaction(async (trx) => {
+      result = await work(trx);
+      throw new DryRunRollback();
+    })
+    .catch((err) => {
+      if (!(err instanceof DryRunRollback)) throw err;
+    });
+  return result as T;
+}
+
 export async function openDatabase(config: Config, log: Logger, applicationName: string): Promise<Database> {
   const embedded = config.databaseUrl === undefined;
   const server = embedded ? await startEmbedded(config.dataDir, log) : undefined;

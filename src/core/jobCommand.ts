@@ -1,40 +1,34 @@
 import { JOBS } from './catalog.js';
-import { assertSchemaCurrent, openDatabase } from './db.js';
 import { ExitCode } from './errors.js';
-import type { Session } from './io.js';
+import type { Invocation } from './invocation.js';
+import { withDatabase } from './lifecycle.js';
 import { monitorRun, queueStateForMetrics, reportDisabled } from './monitoring.js';
+import type { GlobalOptions } from './options.js';
 import { executeRun, type Job, type RunSummary } from './runner.js';
 
-/** The options every job command accepts (the contract's global options). */
-export interface GlobalOptions {
-  dryRun?: boolean;
-  now?: Date;
-  batchSize?: number;
-  maxRuntime?: number;
-  json?: boolean;
-}
-
 /**
- * Everything a job command does around its job: enabled check, monitoring, database, schema
- * check, the job's preflight (before the run is recorded), run, summary. An on-demand command
- * (`recordAs`) is neither turned off by its job's JOB_<NAME>_ENABLED nor monitored as that job.
+ * Everything a job command does around its job: enabled check, monitoring, the lifecycle's
+ * database (open, schema check, now), the job's preflight (before the run is recorded), run,
+ * summary. An on-demand command (`recordAs`) is neither turned off by its job's
+ * JOB_<NAME>_ENABLED nor monitored as that job.
  */
-export async function runJobCommand(session: Session, job: Job, options: GlobalOptions): Promise<ExitCode> {
-  const { config, log, io } = session;
+export async function runJobCommand(invocation: Invocation, job: Job, options: GlobalOptions): Promise<ExitCode> {
+  const { config, log, io } = invocation;
   const started = Date.now();
+  const dryRun = options.dryRun === true;
   if (!job.recordAs && !config.jobs[job.name].enabled) {
     log.info(`${job.name} is turned off (JOB_..._ENABLED=false); nothing done`);
-    await reportDisabled(session, job.name, options.dryRun === true);
+    await reportDisabled(invocation, job.name, dryRun);
     printSummary(
-      session,
+      invocation,
       {
         job: job.name,
         status: 'skipped',
         reason: 'disabled',
         processed: 0,
         failed: 0,
-        skipped: 0,
-        dry_run: !!options.dryRun,
+        left_alone: 0,
+        dry_run: dryRun,
         duration_ms: 0,
         run_id: null,
       },
@@ -42,33 +36,25 @@ export async function runJobCommand(session: Session, job: Job, options: GlobalO
     );
     return ExitCode.ok;
   }
-  const run = async () => {
-    const db = await openDatabase(config, log, `planner-jobs:${job.recordAs ?? job.name}`);
-    try {
-      await assertSchemaCurrent(db.knex);
-      if (!options.dryRun) await job.preflight?.(config);
-      const now = options.now ?? new Date();
+  const run = () =>
+    withDatabase(invocation, options, { command: job.recordAs ?? job.name, schemaCurrent: true }, async (db, clock) => {
+      if (!dryRun) await job.preflight?.(config);
       const { summary, exitCode } = await executeRun(
         job,
-        { knex: db.knex, config, log, progress: session.progress },
+        { knex: db.knex, config, log, progress: invocation.progress },
         {
-          now,
-          nowFixed: options.now !== undefined,
-          dryRun: options.dryRun === true,
+          ...clock,
+          dryRun,
           batchSize: options.batchSize ?? JOBS[job.name].batchSize,
           maxRuntimeSeconds: options.maxRuntime ?? JOBS[job.name].maxRuntimeSeconds,
           signal: io.signal,
         },
       );
-      session.stopProgress();
-      printSummary(session, { ...summary, duration_ms: Date.now() - started }, options);
-      return { exitCode, summary, queue: await queueStateForMetrics(session, db.knex, job.name, options.dryRun === true) };
-    } finally {
-      session.stopProgress();
-      await db.close();
-    }
-  };
-  return job.recordAs ? (await run()).exitCode : monitorRun(session, job.name, options.dryRun === true, run);
+      invocation.stopProgress();
+      printSummary(invocation, { ...summary, duration_ms: Date.now() - started }, options);
+      return { exitCode, summary, queue: await queueStateForMetrics(invocation, db.knex, job.name, dryRun) };
+    });
+  return job.recordAs ? (await run()).exitCode : monitorRun(invocation, job.name, dryRun, run);
 }
 
 type PrintableSummary = Omit<RunSummary, 'run_id' | 'now' | 'counts' | 'ids'> & {
@@ -78,21 +64,21 @@ type PrintableSummary = Omit<RunSummary, 'run_id' | 'now' | 'counts' | 'ids'> & 
 };
 
 /** The run's summary on stdout: one JSON object with `--json`, a few readable lines otherwise. */
-export function printSummary(session: Session, summary: PrintableSummary, options: GlobalOptions): void {
+export function printSummary(invocation: Invocation, summary: PrintableSummary, options: GlobalOptions): void {
   if (options.json) {
-    session.print(JSON.stringify(summary));
+    invocation.print(JSON.stringify(summary));
     return;
   }
   const what = summary.dry_run ? `${summary.job} dry run (nothing written, nothing sent)` : summary.job;
   const verb = summary.dry_run && summary.status === 'succeeded' ? 'would process' : 'processed';
   const seconds = (summary.duration_ms / 1000).toFixed(1);
   const head = `${what}: ${summary.status}${summary.reason ? ` (${summary.reason})` : ''} in ${seconds}s`;
-  session.print(
-    `${head} · ${verb} ${summary.processed}, failed ${summary.failed}, skipped ${summary.skipped}${summary.run_id ? ` · run ${summary.run_id}` : ''}`,
+  invocation.print(
+    `${head} · ${verb} ${summary.processed}, failed ${summary.failed}, left alone ${summary.left_alone}${summary.run_id ? ` · run ${summary.run_id}` : ''}`,
   );
   for (const [counter, n] of Object.entries(summary.counts ?? {})) {
     const ids = summary.dry_run ? summary.ids?.[counter] : undefined;
-    session.print(`  ${counter}: ${n}${ids?.length ? ` (${ids.join(', ')}${n > ids.length ? ', …' : ''})` : ''}`);
+    invocation.print(`  ${counter}: ${n}${ids?.length ? ` (${ids.join(', ')}${n > ids.length ? ', …' : ''})` : ''}`);
   }
-  if (summary.error) session.print(`  error: ${summary.error}`);
+  if (summary.error) invocation.print(`  error: ${summary.error}`);
 }

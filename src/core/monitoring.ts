@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { JobName } from './catalog.js';
 import { describeError, classify, type ExitCode } from './errors.js';
 import { Heartbeat } from './heartbeat.js';
-import type { Session } from './io.js';
+import type { Invocation } from './invocation.js';
 import { publishMetrics, type MetricsReport, type QueueState } from './metrics.js';
 import { readQueueState } from './queueState.js';
 import type { RunSummary } from './runner.js';
@@ -24,12 +24,12 @@ export const REPORTED_COUNTERS: Partial<Record<JobName, readonly string[]>> = {
   exports: ['exported', 'failed_for_good', 'retry_scheduled', 'bytes'],
 };
 
-const wantsMetrics = (session: Session) => Boolean(session.config.metricsFile || session.config.pushgatewayUrl);
+const wantsMetrics = (invocation: Invocation) => Boolean(invocation.config.metricsFile || invocation.config.pushgatewayUrl);
 
 /** The configured schedule's period; undefined when it does not parse (`crontab` and `status` report that, exit 78). */
-function periodSeconds(session: Session, job: JobName): number | undefined {
+function periodSeconds(invocation: Invocation, job: JobName): number | undefined {
   try {
-    return parseCron(session.config.jobs[job].schedule).periodSeconds;
+    return parseCron(invocation.config.jobs[job].schedule).periodSeconds;
   } catch {
     return undefined;
   }
@@ -42,15 +42,15 @@ function periodSeconds(session: Session, job: JobName): number | undefined {
  * Dry runs are an operator's rehearsal: they neither ping nor touch the metrics.
  */
 export async function monitorRun(
-  session: Session,
+  invocation: Invocation,
   job: JobName,
   dryRun: boolean,
   run: () => Promise<MonitoredResult>,
 ): Promise<ExitCode> {
-  const { heartbeatUrl, metricsFile, pushgatewayUrl } = session.config;
-  if (dryRun || (!heartbeatUrl && !wantsMetrics(session))) return (await run()).exitCode;
+  const { heartbeatUrl, metricsFile, pushgatewayUrl } = invocation.config;
+  if (dryRun || (!heartbeatUrl && !wantsMetrics(invocation))) return (await run()).exitCode;
 
-  const heartbeat = heartbeatUrl ? new Heartbeat(heartbeatUrl, job, session.log) : undefined;
+  const heartbeat = heartbeatUrl ? new Heartbeat(heartbeatUrl, job, invocation.log) : undefined;
   await heartbeat?.start();
   const started = Date.now();
   const report = async (exitCode: ExitCode, result?: MonitoredResult) => {
@@ -62,7 +62,7 @@ export async function monitorRun(
       {
         job,
         enabled: true,
-        periodSeconds: periodSeconds(session, job),
+        periodSeconds: periodSeconds(invocation, job),
         run: {
           exitCode,
           succeeded: summary?.status === 'succeeded',
@@ -74,7 +74,7 @@ export async function monitorRun(
         },
         queue: result?.queue,
       },
-      session.log,
+      invocation.log,
     );
   };
   let result: MonitoredResult;
@@ -93,11 +93,11 @@ export async function monitorRun(
  * and nothing of a run, so the staleness alerts leave the job alone; it does not ping, and a
  * dry run reports nothing.
  */
-export async function reportDisabled(session: Session, job: JobName, dryRun: boolean): Promise<void> {
-  if (dryRun || !wantsMetrics(session)) return;
-  const { metricsFile, pushgatewayUrl } = session.config;
-  const report: MetricsReport = { job, enabled: false, periodSeconds: periodSeconds(session, job) };
-  await publishMetrics({ metricsFile, pushgatewayUrl }, report, session.log);
+export async function reportDisabled(invocation: Invocation, job: JobName, dryRun: boolean): Promise<void> {
+  if (dryRun || !wantsMetrics(invocation)) return;
+  const { metricsFile, pushgatewayUrl } = invocation.config;
+  const report: MetricsReport = { job, enabled: false, periodSeconds: periodSeconds(invocation, job) };
+  await publishMetrics({ metricsFile, pushgatewayUrl }, report, invocation.log);
 }
 
 /**
@@ -106,14 +106,14 @@ export async function reportDisabled(session: Session, job: JobName, dryRun: boo
  * failed read is a `warn` line and never changes the run's exit code.
  */
 export async function queueStateForMetrics(
-  session: Session,
+  invocation: Invocation,
   knex: Knex,
   job: JobName,
   dryRun: boolean,
 ): Promise<QueueState | undefined> {
-  if (dryRun || !wantsMetrics(session)) return undefined;
+  if (dryRun || !wantsMetrics(invocation)) return undefined;
   return readQueueState(knex, job).catch((err) => {
-    session.log.warn({ err }, `could not read the ${job} queue for the metrics: ${describeError(err)}`);
+    invocation.log.warn({ err }, `could not read the ${job} queue for the metrics: ${describeError(err)}`);
     return undefined;
   });
 }

@@ -38,6 +38,15 @@ const instant = (value: string) => {
   }
 };
 
+/** The options every job command accepts (the contract's global options), as commander parses them. */
+export interface GlobalOptions {
+  dryRun?: boolean;
+  now?: Date;
+  batchSize?: number;
+  maxRuntime?: number;
+  json?: boolean;
+}
+
 /** The contract's global options, accepted before or after the command's name. */
 export const globalOptions = () => [
   new Option('--dry-run', 'do everything but commit and send: report what would change'),

@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { Knex } from 'knex';
 import type { JobName, OnDemandCommand } from './catalog.js';
 import type { Config } from './config.js';
+import { withDryRun } from './db.js';
 import { ExitCode, classify, type ExitError } from './errors.js';
 import type { Logger } from './logger.js';
 import { redactSecrets } from './redact.js';
@@ -37,8 +38,8 @@ export interface RunContext {
   readonly signal?: AbortSignal;
   /** True once the time budget is spent or a signal asked the run to stop: claim nothing more. */
   shouldStop(): boolean;
-  /** Ends the run as `skipped` (another run holds the job's lock). */
-  skip(reason: string): void;
+  /** Ends the run as `skipped`: it did nothing, because another run holds the job's lock (the contract's status). */
+  skipRun(reason: string): void;
   /** One line for the spinner. */
   progress(text: string): void;
 }
@@ -64,7 +65,8 @@ export interface RunSummary {
   status: RunStatus;
   processed: number;
   failed: number;
-  skipped: number;
+  /** Rows looked at and left alone in this run (`tally.leaveAlone`); not the status `skipped`. */
+  left_alone: number;
   dry_run: boolean;
   duration_ms: number;
   run_id: string;
@@ -82,9 +84,6 @@ export interface RunDeps {
   log: Logger;
   progress?: (text: string) => void;
 }
-
-/** Thrown inside the dry run's outer transaction so that it rolls back. */
-class DryRunRollback extends Error {}
 
 /**
  * The life of one run, the same for every job: a `job_runs` row (running → succeeded / failed /
@@ -125,7 +124,7 @@ export async function executeRun(
       if (Date.now() >= deadline) budgetSpent = true;
       return budgetSpent || interrupted();
     },
-    skip: (reason) => {
+    skipRun: (reason) => {
       skipReason = reason;
     },
     progress: (text) => deps.progress?.(`${job.name}: ${text}`),
@@ -133,18 +132,7 @@ export async function executeRun(
 
   let failure: ExitError | undefined;
   try {
-    if (options.dryRun) {
-      await knex
-        .transaction(async (trx) => {
-          await job.run(context(trx));
-          throw new DryRunRollback();
-        })
-        .catch((err) => {
-          if (!(err instanceof DryRunRollback)) throw err;
-        });
-    } else {
-      await job.run(context(knex));
-    }
+    await withDryRun(knex, options.dryRun, (db) => job.run(context(db)));
   } catch (err) {
     failure = classify(err);
   }
@@ -161,7 +149,7 @@ export async function executeRun(
     status,
     processed: tally.processed,
     failed: tally.failedCount,
-    skipped: tally.skipped,
+    left_alone: tally.leftAlone,
     dry_run: options.dryRun,
     duration_ms: Date.now() - started,
     run_id: runId,
@@ -188,7 +176,7 @@ export async function executeRun(
     status,
     processed: summary.processed,
     failed: summary.failed,
-    skipped: summary.skipped,
+    leftAlone: summary.left_alone,
     durationMs: summary.duration_ms,
     counts: tally.counts,
     ids: tally.ids,

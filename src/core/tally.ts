@@ -9,7 +9,8 @@ export interface ItemFailure {
 /** What one run did, counted as it goes: the source of the summary, the log's end line and job_runs. */
 export class Tally {
   processed = 0;
-  skipped = 0;
+  /** Rows looked at and left alone (not the run's status `skipped`: that is a run that did nothing). */
+  leftAlone = 0;
   readonly counts: Record<string, number> = {};
   readonly ids: Record<string, string[]> = {};
   readonly failures: ItemFailure[] = [];
@@ -22,8 +23,8 @@ export class Tally {
   }
 
   /** Rows looked at and deliberately left alone (a stale reminder, a finished task). */
-  skip(counter: string, ids: readonly string[]): void {
-    this.skipped += ids.length;
+  leaveAlone(counter: string, ids: readonly string[]): void {
+    this.leftAlone += ids.length;
     this.record(counter, ids);
   }
 

@@ -96,7 +96,7 @@ export async function runExport(
     const link = await storage.link(key, at);
     if (!(await markComplete(ctx.db, job, { key, link, bytes, at, notifyAfter: ctx.now }))) {
       log.warn(`export ${job.id}: another run took the job over; its result stands`);
-      ctx.tally.skip('lease_lost', [job.id]);
+      ctx.tally.leaveAlone('lease_lost', [job.id]);
       return undefined;
     }
     // A presigned URL is a bearer credential and stays out of logs; a file path is not.
@@ -130,7 +130,7 @@ async function settleFailure(
   if (stop.aborted && stop.reason instanceof Stopped) {
     const released = await release(ctx.db, job, { charge: true });
     log.warn(`export ${job.id} stopped: ${stop.reason.message}${released ? '; released for the next run' : ''}`);
-    ctx.tally.skip(released ? 'released' : 'lease_lost', [job.id]);
+    ctx.tally.leaveAlone(released ? 'released' : 'lease_lost', [job.id]);
     return;
   }
   // The run's fault, not the export's: back to pending with its attempt taken back, and the run
@@ -139,7 +139,7 @@ async function settleFailure(
   if (fault && !stop.aborted) {
     const released = await release(ctx.db, job, { charge: false }).catch(() => false);
     log.warn(`export ${job.id} handed back uncharged${released ? '' : ' (its lease will)'}: ${fault.message}`);
-    if (released) ctx.tally.skip('released', [job.id]);
+    if (released) ctx.tally.leaveAlone('released', [job.id]);
     throw fault;
   }
   // Aborted by the watchdog: its reason says more than the upload's "aborted".

@@ -119,7 +119,7 @@ function tallyBatch(ctx: RunContext, batch: ClaimedNotification[], attempts: Att
       { ids: [...fencedOut] },
       `lease lost on ${fencedOut.size} notification(s): a newer attempt owns them; nothing written`,
     );
-    ctx.tally.skip('lease_lost', [...fencedOut]);
+    ctx.tally.leaveAlone('lease_lost', [...fencedOut]);
   }
   const owned = attempts.filter((a) => !fencedOut.has(a.settlement.id));
   const ids = (status: string) => owned.filter((a) => a.settlement.status === status).map((a) => a.settlement.id);

@@ -123,7 +123,7 @@ export const createNextInstances = (zones: ZoneResolution): Step => ({
     }
     return {
       done: created.map((row) => row.source),
-      skipped: { counter: 'already_had_next_instance', ids: result.had_child },
+      leftAlone: { counter: 'already_had_next_instance', ids: result.had_child },
       failures: result.failures,
       counts: { reminders_carried: result.reminders },
     };

@@ -85,7 +85,7 @@ export function queueDueReminders(zones: ZoneResolution): Step {
       );
       return {
         done: result.queued,
-        skipped: [
+        leftAlone: [
           { counter: 'skipped', ids: result.skipped },
           { counter: 'expired', ids: result.expired },
         ],

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { withDryRun } from '../../core/db.js';
 import { query } from '../../core/sql.js';
 
 /** The queues an operator can redrive, and what "back to pending" means for each. */
@@ -27,9 +28,6 @@ export interface Redriven {
   error: string | null;
 }
 
-/** Thrown inside the dry run's transaction so that it rolls back. */
-class DryRunRollback extends Error {}
-
 /**
  * Moves failed rows of a queue (all of them, or only `ids`) back to `pending`, one UPDATE per
  * batch (each its own transaction); rows in any other status are never touched. A dry run makes
@@ -42,8 +40,8 @@ export async function redriveFailed(
   options: { now: Date; ids?: readonly string[]; batchSize: number; dryRun: boolean },
 ): Promise<Redriven[]> {
   const { table, error, reset } = QUEUES[queue];
-  const moved: Redriven[] = [];
-  const redriveAll = async (db: Knex | Knex.Transaction) => {
+  return withDryRun(knex, options.dryRun, async (db) => {
+    const moved: Redriven[] = [];
     for (;;) {
       const batch = await query<Redriven>(
         db,
@@ -60,20 +58,7 @@ export async function redriveFailed(
         { all: options.ids === undefined, ids: options.ids ?? [], limit: options.batchSize, now: options.now },
       );
       moved.push(...batch);
-      if (batch.length < options.batchSize) return;
+      if (batch.length < options.batchSize) return moved;
     }
-  };
-  if (!options.dryRun) {
-    await redriveAll(knex);
-    return moved;
-  }
-  await knex
-    .transaction(async (trx) => {
-      await redriveAll(trx);
-      throw new DryRunRollback();
-    })
-    .catch((err) => {
-      if (!(err instanceof DryRunRollback)) throw err;
-    });
-  return moved;
+  });
 }

@@ -13,8 +13,12 @@ export interface Io {
   signal?: AbortSignal;
 }
 
-/** What every command gets after its options are parsed: validated config, logger, spinner, output. */
-export interface Session {
+/**
+ * One CLI invocation once its options are parsed and its environment read: the io, the validated
+ * config, the logger, the summary printer and the spinner. Every command gets one (it holds no
+ * database: commands that need one open it through the lifecycle, src/core/lifecycle.ts).
+ */
+export interface Invocation {
   io: Io;
   config: Config;
   log: Logger;
@@ -24,7 +28,8 @@ export interface Session {
   print(line: string): void;
 }
 
-export async function openSession(io: Io): Promise<Session> {
+/** Reads the config (throws ExitError 78 naming each bad variable) and sets up logging and the spinner. */
+export async function openInvocation(io: Io): Promise<Invocation> {
   const config = loadConfig(io.env, io.cwd);
   // The spinner and readable logs are for a person at a terminal; cron and Kubernetes runs never load them.
   const [ora, pretty] = io.interactive
