@@ -57,7 +57,7 @@ describe('batches: a serialized step gets its re-check from the mechanism', () =
   test('a claimed row that stops being eligible before the apply is not changed, though the apply names no condition', async ({ db }) => {
     const [moved, late] = [await createTask(db.knex, { due_date: plusMs(now, -1000) }), await createTask(db.knex, { due_date: plusMs(now, -2000) })];
     const step: SerializedStep = {
-      name: 'marked',
+      name: 'marked_overdue',
       eligible: { table: 'tasks', where: "status = 'open' AND due_date < :now", cursor: { column: 'due_date', type: 'timestamptz' } },
       async apply(trx, _ctx, target) {
         // The API moves one claimed task to tomorrow between the claim and the apply.
@@ -69,7 +69,7 @@ describe('batches: a serialized step gets its re-check from the mechanism', () =
 
     const { summary } = await runJob(db, (ctx) => runSteps(ctx, [step], 'serialized'));
 
-    expect(summary).toMatchObject({ status: 'succeeded', processed: 1, ids: { marked: [late.id] } });
+    expect(summary).toMatchObject({ status: 'succeeded', processed: 1, ids: { marked_overdue: [late.id] } });
     expect(await db.knex('tasks').where({ id: moved.id }).first()).toMatchObject({ status: 'open' });
   });
 });

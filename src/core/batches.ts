@@ -4,10 +4,10 @@ import { tryJobLock } from './lock.js';
 import { redactSecrets } from './redact.js';
 import { query } from './sql.js';
 import type { RunContext } from './runner.js';
-import type { ItemFailure } from './tally.js';
+import type { Counter, ItemFailure } from './tally.js';
 
 export interface SkippedRows {
-  counter: string;
+  counter: Counter;
   ids: string[];
 }
 
@@ -26,7 +26,7 @@ export interface StepResult {
   /** Rows the statement itself set aside as bad (an unknown time zone...): failed and parked. */
   failures?: ItemFailure[];
   /** Side counts (notifications queued...). */
-  counts?: Record<string, number>;
+  counts?: Partial<Record<Counter, number>>;
 }
 
 /**
@@ -36,7 +36,7 @@ export interface StepResult {
  */
 export interface Step {
   /** The counter the changed rows go under, e.g. `instances_created`. */
-  name: string;
+  name: Counter;
   /** Up to `limit` eligible rows, none of `exclude` (rows failed or parked): their ids. */
   claim(trx: Knex.Transaction, ctx: RunContext, limit: number, exclude: readonly string[]): Promise<string[]>;
   /** Makes the change for the claimed rows. */
@@ -80,7 +80,7 @@ export interface RowTarget {
  */
 export interface SerializedStep {
   /** The counter the changed rows go under, e.g. `marked_overdue`. */
-  name: string;
+  name: Counter;
   eligible: Eligibility;
   /** The change, as one statement over `WHERE ${target.where}`, with `target.bindings` among its values. */
   apply(trx: Knex.Transaction, ctx: RunContext, target: RowTarget): Promise<StepResult>;
@@ -104,7 +104,7 @@ interface ClaimedBatch {
 
 /** A step as the batch loop drives it, whatever its kind. */
 interface Driver {
-  name: string;
+  name: Counter;
   claim(trx: Knex.Transaction, limit: number, exclude: readonly string[]): Promise<ClaimedBatch>;
 }
 
@@ -406,9 +406,9 @@ async function park(trx: Knex.Transaction, ctx: RunContext, step: string, failur
 const changed = (result: StepResult): CountedRows =>
   Array.isArray(result.done) ? { count: result.done.length, sample: result.done } : result.done;
 
-function record(ctx: RunContext, step: string, result: StepResult): void {
+function record(ctx: RunContext, step: Counter, result: StepResult): void {
   const { count, sample } = changed(result);
   ctx.tally.done(step, sample, count);
   for (const skipped of [result.skipped ?? []].flat()) ctx.tally.skip(skipped.counter, skipped.ids);
-  for (const [counter, n] of Object.entries(result.counts ?? {})) ctx.tally.count(counter, n);
+  for (const [counter, n] of Object.entries(result.counts ?? {}) as [Counter, number][]) ctx.tally.count(counter, n);
 }

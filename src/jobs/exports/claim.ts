@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { CLAIM_SET, QUEUE_POLICIES, leaseUntil } from '../../core/lease.js';
 import { query } from '../../core/sql.js';
 import type { FormatName } from './formats/index.js';
 
@@ -11,12 +12,8 @@ export interface ClaimedExport {
   lease_token: string;
 }
 
-/** How long a claim holds before another run may take the job over; renewed while the export streams. */
-export const LEASE_SECONDS = 120;
-/** Attempts before a job is `failed` for good. */
-export const MAX_ATTEMPTS = 5;
-
-export const leaseUntil = (now: Date) => new Date(now.getTime() + LEASE_SECONDS * 1000);
+/** The exports queue's lease and attempts (core/lease.ts). */
+export const POLICY = QUEUE_POLICIES.exports;
 
 /**
  * Takes the next job that is due: `pending` past its backoff, or `processing` whose lease
@@ -34,8 +31,7 @@ export async function claimNext(
   const [claimed] = await query<ClaimedExport>(
     db,
     `UPDATE export_jobs e
-        SET status = 'processing', attempts = e.attempts + 1, started_at = :now, locked_until = :until,
-            lease_token = gen_random_uuid()
+        SET ${CLAIM_SET('e', ':until')}, started_at = :now
        FROM (SELECT id FROM export_jobs
               WHERE ((status = 'pending' AND (run_after IS NULL OR run_after <= :now))
                   OR (status = 'processing' AND (locked_until IS NULL OR locked_until <= :now) AND attempts < :max))
@@ -45,7 +41,7 @@ export async function claimNext(
               FOR UPDATE SKIP LOCKED) due
       WHERE e.id = due.id
       RETURNING e.id, e.user_id, e.format, e.attempts AS attempt, e.lease_token`,
-    { now, until: leaseUntil(now), exclude, max: MAX_ATTEMPTS },
+    { now, until: leaseUntil(POLICY, now), exclude, max: POLICY.maxAttempts },
   );
   return claimed;
 }
@@ -62,7 +58,7 @@ export async function failAbandoned(db: Knex | Knex.Transaction, now: Date): Pro
             error = coalesce(error, 'the export stopped ' || attempts || ' times without finishing (its lease expired)')
       WHERE status = 'processing' AND (locked_until IS NULL OR locked_until <= :now) AND attempts >= :max
       RETURNING id`,
-    { now, max: MAX_ATTEMPTS },
+    { now, max: POLICY.maxAttempts },
   );
   return rows.map((row) => row.id);
 }
@@ -82,7 +78,7 @@ export async function createClaimed(
     `INSERT INTO export_jobs (user_id, format, status, attempts, started_at, locked_until, lease_token)
      SELECT id, :format, 'processing', 1, :now, :until, gen_random_uuid() FROM users WHERE id = :userId
      RETURNING id, user_id, format, attempts AS attempt, lease_token`,
-    { now, until: leaseUntil(now), userId, format },
+    { now, until: leaseUntil(POLICY, now), userId, format },
   );
   return claimed;
 }

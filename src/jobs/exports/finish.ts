@@ -1,16 +1,17 @@
 import type { Knex } from 'knex';
+import { leaseUntil, nextAttemptAt, stillHeld } from '../../core/lease.js';
 import { query } from '../../core/sql.js';
-import { MAX_ATTEMPTS, leaseUntil, type ClaimedExport } from './claim.js';
+import { POLICY, type ClaimedExport } from './claim.js';
 import type { DownloadLink } from './storage/index.js';
 
 /**
- * Every statement after the claim is fenced: it changes the row only while it is still
- * `processing` under this claim's lease token. A run whose lease expired and was taken over
+ * Every statement after the claim is fenced (core/lease.ts): it changes the row only while it is
+ * still `processing` under this claim's lease token. A run whose lease expired and was taken over
  * (or whose job an operator redrove) finds zero rows and stops, so it can never overwrite the
  * newer attempt. Each statement re-checks the row and says what it found (RETURNING), so a
  * run never acts on what it believes the row holds.
  */
-const FENCE = `id = :id AND status = 'processing' AND lease_token = :leaseToken`;
+const FENCE = `id = :id AND ${stillHeld('export_jobs', ':leaseToken')}`;
 
 type Db = Knex | Knex.Transaction;
 const fence = (job: ClaimedExport) => ({ id: job.id, leaseToken: job.lease_token });
@@ -19,7 +20,7 @@ const fence = (job: ClaimedExport) => ({ id: job.id, leaseToken: job.lease_token
 export async function renewLease(db: Db, job: ClaimedExport, now: Date): Promise<boolean> {
   const rows = await query(db, `UPDATE export_jobs SET locked_until = :until WHERE ${FENCE} RETURNING id`, {
     ...fence(job),
-    until: leaseUntil(now),
+    until: leaseUntil(POLICY, now),
   });
   return rows.length === 1;
 }
@@ -67,25 +68,27 @@ export async function markComplete(
 }
 
 /**
- * The attempt failed: back to `pending` after a backoff (1, 2, 4, 8 minutes...), or `failed`
- * after the last attempt. `error` keeps the failure's own message.
+ * The attempt failed: back to `pending` after the queue's backoff (at least 1, 2, 4, 8 minutes,
+ * with jitter; core/lease.ts), or `failed` after the last attempt. `error` keeps the failure's
+ * own message. `random` (in [0, 1)) draws the jitter.
  */
 export async function markFailedAttempt(
   db: Db,
   job: ClaimedExport,
   error: string,
   now: Date,
+  random: () => number = Math.random,
 ): Promise<'retry' | 'failed' | 'lost'> {
+  // The claim counted `job.attempt`, and the fence guarantees the row still holds that count.
+  const retryAt = nextAttemptAt(POLICY, job.attempt, now, { random }) ?? null;
   const [row] = await query<{ status: 'pending' | 'failed' }>(
     db,
     `UPDATE export_jobs
-        SET status = CASE WHEN attempts >= :max THEN 'failed' ELSE 'pending' END,
-            run_after = CASE WHEN attempts >= :max THEN NULL
-                             ELSE :now::timestamptz + least(interval '1 minute' * power(2, attempts - 1), interval '1 hour') END,
-            error = :error, locked_until = NULL
+        SET status = CASE WHEN :retryAt::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
+            run_after = :retryAt, error = :error, locked_until = NULL
       WHERE ${FENCE}
       RETURNING status`,
-    { ...fence(job), error, now, max: MAX_ATTEMPTS },
+    { ...fence(job), error, retryAt },
   );
   return row ? (row.status === 'failed' ? 'failed' : 'retry') : 'lost';
 }

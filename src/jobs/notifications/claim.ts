@@ -1,11 +1,12 @@
 import type { RunContext } from '../../core/runner.js';
+import { CLAIM_SET } from '../../core/lease.js';
 import { query } from '../../core/sql.js';
 import type { ClaimedNotification } from './types.js';
 
 /**
  * Leases up to `limit` notifications: pending ones whose time has come, and processing ones
  * whose lease ran out (a run that crashed or was killed). Each claim counts an attempt and
- * draws a new `lease_token`, the fencing token the outcome is later written with. Returned with what each still owes:
+ * draws a new `lease_token`, the fencing token the outcome is later written with (core/lease.ts). Returned with what each still owes:
  * the user's active subscriptions that have no final delivery yet, and whether chat is owed.
  * One short transaction: nothing is sent while rows are locked.
  */
@@ -32,7 +33,7 @@ export async function claimNotifications(
           FOR UPDATE SKIP LOCKED
        ), claimed AS (
          UPDATE notifications n
-            SET status = 'processing', attempts = n.attempts + 1, locked_until = :leaseUntil, lease_token = gen_random_uuid()
+            SET ${CLAIM_SET('n', ':leaseUntil')}
           WHERE n.id IN (SELECT id FROM lease_expired UNION ALL SELECT id FROM due LIMIT :limit)
          RETURNING n.id, n.user_id, n.title, n.body, n.url, n.data, n.source, n.created_at, n.attempts, n.lease_token, n.channels
        )

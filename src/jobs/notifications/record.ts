@@ -1,4 +1,5 @@
 import type { RunContext } from '../../core/runner.js';
+import { stillHeld } from '../../core/lease.js';
 import { query } from '../../core/sql.js';
 import type { Settlement } from './settle.js';
 import type { ClaimedNotification, Delivery } from './types.js';
@@ -118,8 +119,8 @@ async function recordOutcomes(ctx: RunContext, outcomes: readonly Outcome[]): Pr
       await query<{ id: string }>(
         trx,
         `SELECT n.id FROM notifications n
-           JOIN json_to_recordset(:leases::json) AS s (id uuid, lease_token uuid) ON s.id = n.id AND s.lease_token = n.lease_token
-          WHERE n.status = 'processing'
+           JOIN json_to_recordset(:leases::json) AS s (id uuid, lease_token uuid) ON s.id = n.id
+          WHERE ${stillHeld('n', 's.lease_token')}
           ORDER BY n.id
           FOR UPDATE OF n`,
         { leases: JSON.stringify(leases) },

@@ -1,11 +1,12 @@
 import type { Eligibility, SerializedStep } from '../../core/batches.js';
 import { queryIds } from '../../core/sql.js';
+import type { Counter } from '../../core/tally.js';
 
 /**
  * Overdue tasks that are no longer overdue go back to `open` (and lose `overdue_at`, so a later
  * lapse is stamped afresh). Two steps, each served by its own partial index, share one update.
  */
-const reopen = (name: string, whyNoLongerOverdue: string, cursor: Eligibility['cursor']): SerializedStep => ({
+const reopen = (name: Counter, whyNoLongerOverdue: string, cursor: Eligibility['cursor']): SerializedStep => ({
   name,
   eligible: { table: 'tasks', where: `status = 'overdue' AND ${whyNoLongerOverdue}`, cursor },
 
