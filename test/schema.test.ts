@@ -1,4 +1,6 @@
+import fs from 'node:fs/promises';
 import { describe, expect } from 'vitest';
+import { SCHEMA_FILE, snapshotSchema } from '../scripts/schema-snapshot.js';
 import { test } from './support/db.js';
 import { createTask, createUser } from './support/factories.js';
 
@@ -32,9 +34,9 @@ describe('schema: constraints make bad rows impossible', () => {
     const day = { user_id: user.id, date: '2025-06-01', completed_count: 1, total_count: 2, score: 50 };
     await db.knex('performance_history').insert(day);
     await expect(db.knex('performance_history').insert(day)).rejects.toThrow(/unique/);
-    await expect(db.knex('performance_history').insert({ ...day, date: '2025-06-02', total_count: 0, completed_count: 0 })).rejects.toThrow(
-      /check constraint/,
-    );
+    await expect(
+      db.knex('performance_history').insert({ ...day, date: '2025-06-02', total_count: 0, completed_count: 0 }),
+    ).rejects.toThrow(/check constraint/);
   });
 
   test('deleting a user deletes everything of theirs', async ({ db }) => {
@@ -50,5 +52,11 @@ describe('schema: constraints make bad rows impossible', () => {
     await db.knex('reminders').insert({ user_id: task.user_id, task_id: task.id, remind_at: new Date() });
     await db.knex('tasks').where({ id: task.id }).delete();
     expect(await db.knex('reminders').where({ task_id: task.id }).count({ n: '*' })).toEqual([{ n: '1' }]);
+  });
+});
+
+describe('schema: migrations/schema.sql is the schema the migrations produce', () => {
+  test('it matches a freshly migrated database (else: npm run schema:snapshot)', async ({ db }) => {
+    expect(await snapshotSchema(db.knex)).toBe(await fs.readFile(SCHEMA_FILE, 'utf8'));
   });
 });
