@@ -358,7 +358,7 @@ function inContext(err: unknown, step: string, batchSize: number, items: readonl
 async function stillParked(ctx: RunContext): Promise<string[]> {
   const rows = await query<{ item_id: string }>(
     ctx.db,
-    'SELECT item_id FROM parked_items WHERE job = :job AND retry_after > :now',
+    '/* planner-jobs:batches.stillParked */ SELECT item_id FROM parked_items WHERE job = :job AND retry_after > :now',
     {
       job: ctx.job,
       now: ctx.now,
@@ -376,7 +376,7 @@ async function park(trx: Knex.Transaction, ctx: RunContext, step: string, failur
   if (failures.length === 0) return;
   await query(
     trx,
-    `INSERT INTO parked_items (job, item_id, step, reason, parked_at, retry_after, run_id)
+    `/* planner-jobs:batches.park */ INSERT INTO parked_items (job, item_id, step, reason, parked_at, retry_after, run_id)
      SELECT :job, failed.id, :step, failed.reason, :now, :now::timestamptz + interval '${PARKED_FOR}', :runId
        FROM unnest(:ids::text[], :reasons::text[]) AS failed (id, reason)
      ON CONFLICT (job, item_id) DO UPDATE

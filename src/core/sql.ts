@@ -45,6 +45,9 @@ const escape = (text: string) => text.replace(/\?/g, '\\?');
 /** `sql\`... ${value} ...\``: a fragment with its values (see `Sql`). */
 export const sql = (strings: TemplateStringsArray, ...values: unknown[]): Sql => Sql.of(strings, values);
 
+// With named bindings, knex would read the `:job` of a statement's name as a binding: escaped.
+const NAME_COLON = /^(\s*\/\* planner-jobs):/;
+
 /**
  * Runs a statement and returns its rows: a `Sql` fragment, or text with named bindings
  * (`:now`, `:ids::uuid[]`). A statement starts with its name, `/* planner-jobs:<job>.<step> *\/`,
@@ -59,7 +62,7 @@ export async function query<Row>(db: Knex | Knex.Transaction, statement: string 
   const raw = () =>
     statement instanceof Sql
       ? db.raw<{ rows: Row[] }>(statement.text, statement.values as Knex.RawBinding[])
-      : db.raw<{ rows: Row[] }>(statement, bindings as Knex.ValueDict);
+      : db.raw<{ rows: Row[] }>(statement.replace(NAME_COLON, '$1\\:'), bindings as Knex.ValueDict);
   try {
     const { rows } = await raw();
     return rows;

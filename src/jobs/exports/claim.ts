@@ -30,7 +30,7 @@ export async function claimNext(
 ): Promise<ClaimedExport | undefined> {
   const [claimed] = await query<ClaimedExport>(
     db,
-    `UPDATE export_jobs e
+    `/* planner-jobs:exports.claimNext */ UPDATE export_jobs e
         SET ${CLAIM_SET('e', ':until')}, started_at = :now
        FROM (SELECT id FROM export_jobs
               WHERE ((status = 'pending' AND (run_after IS NULL OR run_after <= :now))
@@ -53,7 +53,7 @@ export async function claimNext(
 export async function failAbandoned(db: Knex | Knex.Transaction, now: Date): Promise<string[]> {
   const rows = await query<{ id: string }>(
     db,
-    `UPDATE export_jobs
+    `/* planner-jobs:exports.failAbandoned */ UPDATE export_jobs
         SET status = 'failed', locked_until = NULL,
             error = coalesce(error, 'the export stopped ' || attempts || ' times without finishing (its lease expired)')
       WHERE status = 'processing' AND (locked_until IS NULL OR locked_until <= :now) AND attempts >= :max
@@ -75,7 +75,7 @@ export async function createClaimed(
 ): Promise<ClaimedExport | undefined> {
   const [claimed] = await query<ClaimedExport>(
     db,
-    `INSERT INTO export_jobs (user_id, format, status, attempts, started_at, locked_until, lease_token)
+    `/* planner-jobs:exports.createClaimed */ INSERT INTO export_jobs (user_id, format, status, attempts, started_at, locked_until, lease_token)
      SELECT id, :format, 'processing', 1, :now, :until, gen_random_uuid() FROM users WHERE id = :userId
      RETURNING id, user_id, format, attempts AS attempt, lease_token`,
     { now, until: leaseUntil(POLICY, now), userId, format },

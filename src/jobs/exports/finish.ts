@@ -18,10 +18,14 @@ const fence = (job: ClaimedExport) => ({ id: job.id, leaseToken: job.lease_token
 
 /** Extends the lease; false when this run no longer holds the job. */
 export async function renewLease(db: Db, job: ClaimedExport, now: Date): Promise<boolean> {
-  const rows = await query(db, `UPDATE export_jobs SET locked_until = :until WHERE ${FENCE} RETURNING id`, {
-    ...fence(job),
-    until: leaseUntil(POLICY, now),
-  });
+  const rows = await query(
+    db,
+    `/* planner-jobs:exports.renewLease */ UPDATE export_jobs SET locked_until = :until WHERE ${FENCE} RETURNING id`,
+    {
+      ...fence(job),
+      until: leaseUntil(POLICY, now),
+    },
+  );
   return rows.length === 1;
 }
 
@@ -37,7 +41,7 @@ export async function markComplete(
 ): Promise<boolean> {
   const [row] = await query<{ completed: boolean }>(
     db,
-    `WITH completed AS (
+    `/* planner-jobs:exports.markComplete */ WITH completed AS (
        UPDATE export_jobs
           SET status = 'complete', object_key = :key, download_url = :url, url_expires_at = :expiresAt,
               bytes = :bytes, completed_at = :at, locked_until = NULL, run_after = NULL, error = NULL
@@ -83,7 +87,7 @@ export async function markFailedAttempt(
   const retryAt = nextAttemptAt(POLICY, job.attempt, now, { random }) ?? null;
   const [row] = await query<{ status: 'pending' | 'failed' }>(
     db,
-    `UPDATE export_jobs
+    `/* planner-jobs:exports.markFailedAttempt */ UPDATE export_jobs
         SET status = CASE WHEN :retryAt::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
             run_after = :retryAt, error = :error, locked_until = NULL
       WHERE ${FENCE}
@@ -102,7 +106,7 @@ export async function markFailedAttempt(
 export async function release(db: Db, job: ClaimedExport, { charge }: { charge: boolean }): Promise<boolean> {
   const rows = await query(
     db,
-    `UPDATE export_jobs
+    `/* planner-jobs:exports.release */ UPDATE export_jobs
         SET status = 'pending', locked_until = NULL, run_after = NULL,
             attempts = CASE WHEN :charge THEN attempts ELSE greatest(attempts - 1, 0) END
       WHERE ${FENCE}

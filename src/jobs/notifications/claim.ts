@@ -19,7 +19,7 @@ export async function claimNotifications(
   return ctx.db.transaction((trx) =>
     query<ClaimedNotification>(
       trx,
-      `WITH due AS (
+      `/* planner-jobs:notifications.claim */ WITH due AS (
          SELECT id FROM notifications
           WHERE status = 'pending' AND run_after <= :now
           ORDER BY run_after

@@ -29,7 +29,7 @@ function claimZoneByZone(days: ZoneDays): Step['claim'] {
       const wanted = limit - ids.length;
       const users = await query<{ id: string; due: string }>(
         trx,
-        `SELECT u.id, ${DUE_KEY}::text AS due
+        `/* planner-jobs:rollover.claimDueUsers */ SELECT u.id, ${DUE_KEY}::text AS due
            FROM users u
           WHERE u.timezone = :zone AND ${isDue('u', ':today::date')}
             ${after ? `AND (${DUE_KEY}, u.id) > (:afterDue::date, :afterId::uuid)` : ''}
@@ -89,7 +89,7 @@ export const closeDays = (days: ZoneDays): Step => ({
   async apply(trx, ctx, ids) {
     const [closed] = await query<Closed>(
       trx,
-      `WITH due AS (
+      `/* planner-jobs:rollover.closeDays */ WITH due AS (
          SELECT u.id AS user_id, zt.resolved AS zone, u.last_rollover_date AS previous, zt.today
            FROM users u JOIN ${ZONE_TODAY} ON zt.zone = u.timezone
           WHERE u.id = ANY (:ids::uuid[]) AND ${isDue('u', 'zt.today')}

@@ -54,17 +54,25 @@ export interface ZoneDays {
  * Batches then join users to this small table instead of converting every user's now.
  * Throws a usage error (exit 64) when this PostgreSQL has no zone for `onlyZone`.
  */
-export async function zoneDays(db: Knex | Knex.Transaction, now: Date, resolution: ZoneResolution, onlyZone?: string): Promise<ZoneDays> {
+export async function zoneDays(
+  db: Knex | Knex.Transaction,
+  now: Date,
+  resolution: ZoneResolution,
+  onlyZone?: string,
+): Promise<ZoneDays> {
   const only = onlyZone === undefined ? undefined : resolution.zoneOf(onlyZone);
   if (onlyZone !== undefined && only === undefined) {
     throw usageError(`--tz ${onlyZone}: this PostgreSQL's time zone database has no such zone (see pg_timezone_names).`);
   }
-  const used = await query<{ zone: string }>(db, 'SELECT DISTINCT timezone AS zone FROM users ORDER BY zone');
+  const used = await query<{ zone: string }>(
+    db,
+    '/* planner-jobs:rollover.zonesInUse */ SELECT DISTINCT timezone AS zone FROM users ORDER BY zone',
+  );
   const known = used.map(({ zone }) => ({ zone, resolved: resolution.zoneOf(zone) }));
   const selected = known.filter((row) => row.resolved !== undefined && (only === undefined || row.resolved === only));
   const todays = await query<{ today: string }>(
     db,
-    `SELECT ${localDate(':now::timestamptz', 'zone')}::text AS today FROM unnest(:zones::text[]) WITH ORDINALITY AS z (zone, i) ORDER BY i`,
+    `/* planner-jobs:rollover.zoneToday */ SELECT ${localDate(':now::timestamptz', 'zone')}::text AS today FROM unnest(:zones::text[]) WITH ORDINALITY AS z (zone, i) ORDER BY i`,
     { now, zones: selected.map((row) => row.resolved) },
   );
   return {
