@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import { describe, expect } from 'vitest';
 import { SCHEMA_FILE, snapshotSchema } from '../scripts/schema-snapshot.js';
 import { test } from './support/db.js';
-import { createTask, createUser } from './support/factories.js';
+import { createNotification, createReminder, createTask, createUser } from './support/factories.js';
 
 describe('schema: constraints make bad rows impossible', () => {
   test.for([
@@ -23,10 +23,10 @@ describe('schema: constraints make bad rows impossible', () => {
   });
 
   test('a dedupe key is used once; notifications without one are not limited', async ({ db }) => {
-    const user = await createUser(db.knex);
-    const row = { user_id: user.id, title: 't' };
-    await db.knex('notifications').insert([row, row, { ...row, dedupe_key: 'k' }]);
-    await expect(db.knex('notifications').insert({ ...row, dedupe_key: 'k' })).rejects.toThrow(/unique/);
+    const { user_id } = await createNotification(db.knex);
+    await createNotification(db.knex, { user_id });
+    await createNotification(db.knex, { user_id, dedupe_key: 'k' });
+    await expect(createNotification(db.knex, { user_id, dedupe_key: 'k' })).rejects.toThrow(/unique/);
   });
 
   test('one performance row per user and day; a score only for a planned day', async ({ db }) => {
@@ -41,7 +41,7 @@ describe('schema: constraints make bad rows impossible', () => {
 
   test('deleting a user deletes everything of theirs', async ({ db }) => {
     const task = await createTask(db.knex);
-    await db.knex('reminders').insert({ user_id: task.user_id, task_id: task.id, remind_at: new Date() });
+    await createReminder(db.knex, { user_id: task.user_id, task_id: task.id });
     await db.knex('users').where({ id: task.user_id }).delete();
     expect(await db.knex('tasks').count({ n: '*' })).toEqual([{ n: '0' }]);
     expect(await db.knex('reminders').count({ n: '*' })).toEqual([{ n: '0' }]);
@@ -49,7 +49,7 @@ describe('schema: constraints make bad rows impossible', () => {
 
   test("a reminder outlives its deleted task (the reminders job closes it as 'skipped')", async ({ db }) => {
     const task = await createTask(db.knex);
-    await db.knex('reminders').insert({ user_id: task.user_id, task_id: task.id, remind_at: new Date() });
+    await createReminder(db.knex, { user_id: task.user_id, task_id: task.id });
     await db.knex('tasks').where({ id: task.id }).delete();
     expect(await db.knex('reminders').where({ task_id: task.id }).count({ n: '*' })).toEqual([{ n: '1' }]);
   });
