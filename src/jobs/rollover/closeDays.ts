@@ -1,5 +1,6 @@
 import type { Step } from '../../core/batches.js';
 import { query } from '../../core/sql.js';
+import type { RolloverSettings } from './index.js';
 import { completedBy, dayExisted, isDue, type ZoneDays } from './localDays.js';
 
 // Binding names must not collide with type names (`::date`), which knex would read as bindings.
@@ -81,7 +82,7 @@ interface Closed {
  * each table joined by user, so that PostgreSQL reads them through their user index instead of
  * scanning them whole for every batch.
  */
-export const closeDays = (days: ZoneDays): Step => ({
+export const closeDays = (days: ZoneDays, settings: RolloverSettings): Step => ({
   name: 'rolled_over',
 
   claim: claimZoneByZone(days),
@@ -206,9 +207,9 @@ export const closeDays = (days: ZoneDays): Step => ({
         ids,
         ...zoneBindings(days),
         now: ctx.now,
-        maxDays: ctx.config.rolloverMaxCatchupDays,
-        threshold: ctx.config.streakThreshold,
-        carryOver: ctx.config.rolloverCarryOver,
+        maxDays: settings.maxCatchupDays,
+        threshold: settings.streakThreshold,
+        carryOver: settings.carryOver,
       },
     );
     for (const user of closed.jumped ?? []) {
