@@ -31,3 +31,10 @@ describe('sql: a fragment carries its own values', () => {
     });
   });
 });
+
+describe('sql: a fragment never turns into text by accident', () => {
+  test('put into a plain string, it throws instead of writing [object Object] or losing its values', () => {
+    const fragment = sql`id = ${1}`;
+    expect(() => `SELECT 1 WHERE ${String(fragment)}`).toThrow(/never into a plain string/);
+  });
+});

@@ -1,8 +1,10 @@
+import { Sql, sql } from './sql.js';
+
 /**
  * The one lease-and-retry policy of the queue jobs (`notifications`, `exports`), so both queues
  * agree on what a claim is and what a failure costs:
  * - a claim sets the row `processing`, counts an attempt and draws a new `lease_token`
- *   (`CLAIM_SET`); it holds until `locked_until` (`leaseUntil`), after which any run may take
+ *   (`claimSet`); it holds until `locked_until` (`leaseUntil`), after which any run may take
  *   the row over (a run that died or stalled);
  * - every write after the claim is fenced (`stillHeld`): it changes the row only while it is
  *   still `processing` under the claim's token, so a run whose lease expired and was taken over
@@ -85,14 +87,15 @@ export function leaseClock(runNow: Date): LeaseClock {
 export const leaseUntil = (policy: QueuePolicy, now: Date): Date => new Date(now.getTime() + policy.leaseMs);
 
 /**
- * The claim's SET list (SQL text, no values): `processing`, one more attempt, a new fencing
- * token, held until the bound value named `until` (e.g. `:leaseUntil`). `row` is the table's alias.
+ * The claim's SET list: `processing`, one more attempt, a new fencing token, held until `until`.
+ * `row` is the table's name or alias in the statement.
  */
-export const CLAIM_SET = (row: string, until: string) =>
-  `status = 'processing', attempts = ${row}.attempts + 1, locked_until = ${until}, lease_token = gen_random_uuid()`;
+export const claimSet = (row: string, until: Date): Sql =>
+  sql`status = 'processing', attempts = ${Sql.text(row)}.attempts + 1, locked_until = ${until}, lease_token = gen_random_uuid()`;
 
 /**
- * The fence (SQL text, no values): the row `row` is still this claim's, `processing` under the
- * token `token` (a bound value such as `:leaseToken`, or a column).
+ * The fence: the row `row` is still this claim's, `processing` under the token `token` (the
+ * claim's token as a value, or a column of the statement: `Sql.text('s.lease_token')`).
  */
-export const stillHeld = (row: string, token: string) => `${row}.status = 'processing' AND ${row}.lease_token = ${token}`;
+export const stillHeld = (row: string, token: string | Sql): Sql =>
+  sql`${Sql.text(row)}.status = 'processing' AND ${Sql.text(row)}.lease_token = ${token}`;

@@ -38,6 +38,11 @@ export class Sql {
   static text(text: string): Sql {
     return new Sql(escape(text), []);
   }
+
+  /** A fragment put into a plain string would lose its values: only `sql` may take it in. */
+  toString(): never {
+    throw new TypeError('a Sql fragment goes into sql`...`, never into a plain string');
+  }
 }
 
 const escape = (text: string) => text.replace(/\?/g, '\\?');

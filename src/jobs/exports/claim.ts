@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import { CLAIM_SET, QUEUE_POLICIES, leaseUntil } from '../../core/lease.js';
-import { query } from '../../core/sql.js';
+import { QUEUE_POLICIES, claimSet, leaseUntil } from '../../core/lease.js';
+import { query, sql } from '../../core/sql.js';
 import type { FormatName } from './formats/index.js';
 
 /** An export this run holds: `lease_token` is its fencing token (see finish.ts); `attempt` counts its tries. */
@@ -30,18 +30,17 @@ export async function claimNext(
 ): Promise<ClaimedExport | undefined> {
   const [claimed] = await query<ClaimedExport>(
     db,
-    `/* planner-jobs:exports.claimNext */ UPDATE export_jobs e
-        SET ${CLAIM_SET('e', ':until')}, started_at = :now
+    sql`/* planner-jobs:exports.claimNext */ UPDATE export_jobs e
+        SET ${claimSet('e', leaseUntil(POLICY, now))}, started_at = ${now}
        FROM (SELECT id FROM export_jobs
-              WHERE ((status = 'pending' AND (run_after IS NULL OR run_after <= :now))
-                  OR (status = 'processing' AND (locked_until IS NULL OR locked_until <= :now) AND attempts < :max))
-                AND id <> ALL (:exclude::uuid[])
+              WHERE ((status = 'pending' AND (run_after IS NULL OR run_after <= ${now}))
+                  OR (status = 'processing' AND (locked_until IS NULL OR locked_until <= ${now}) AND attempts < ${POLICY.maxAttempts}))
+                AND id <> ALL (${exclude}::uuid[])
               ORDER BY attempts, created_at, id
               LIMIT 1
               FOR UPDATE SKIP LOCKED) due
       WHERE e.id = due.id
       RETURNING e.id, e.user_id, e.format, e.attempts AS attempt, e.lease_token`,
-    { now, until: leaseUntil(POLICY, now), exclude, max: POLICY.maxAttempts },
   );
   return claimed;
 }
@@ -53,12 +52,11 @@ export async function claimNext(
 export async function failAbandoned(db: Knex | Knex.Transaction, now: Date): Promise<string[]> {
   const rows = await query<{ id: string }>(
     db,
-    `/* planner-jobs:exports.failAbandoned */ UPDATE export_jobs
+    sql`/* planner-jobs:exports.failAbandoned */ UPDATE export_jobs
         SET status = 'failed', locked_until = NULL,
             error = coalesce(error, 'the export stopped ' || attempts || ' times without finishing (its lease expired)')
-      WHERE status = 'processing' AND (locked_until IS NULL OR locked_until <= :now) AND attempts >= :max
+      WHERE status = 'processing' AND (locked_until IS NULL OR locked_until <= ${now}) AND attempts >= ${POLICY.maxAttempts}
       RETURNING id`,
-    { now, max: POLICY.maxAttempts },
   );
   return rows.map((row) => row.id);
 }
@@ -75,10 +73,9 @@ export async function createClaimed(
 ): Promise<ClaimedExport | undefined> {
   const [claimed] = await query<ClaimedExport>(
     db,
-    `/* planner-jobs:exports.createClaimed */ INSERT INTO export_jobs (user_id, format, status, attempts, started_at, locked_until, lease_token)
-     SELECT id, :format, 'processing', 1, :now, :until, gen_random_uuid() FROM users WHERE id = :userId
+    sql`/* planner-jobs:exports.createClaimed */ INSERT INTO export_jobs (user_id, format, status, attempts, started_at, locked_until, lease_token)
+     SELECT id, ${format}, 'processing', 1, ${now}, ${leaseUntil(POLICY, now)}, gen_random_uuid() FROM users WHERE id = ${userId}
      RETURNING id, user_id, format, attempts AS attempt, lease_token`,
-    { now, until: leaseUntil(POLICY, now), userId, format },
   );
   return claimed;
 }

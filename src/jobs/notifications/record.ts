@@ -1,6 +1,6 @@
 import type { RunContext } from '../../core/runner.js';
 import { stillHeld } from '../../core/lease.js';
-import { query } from '../../core/sql.js';
+import { Sql, query, sql } from '../../core/sql.js';
 import type { Settlement } from './settle.js';
 import type { ClaimedNotification, Delivery } from './types.js';
 
@@ -118,12 +118,11 @@ async function recordOutcomes(ctx: RunContext, outcomes: readonly Outcome[]): Pr
     const fenced = (
       await query<{ id: string }>(
         trx,
-        `/* planner-jobs:notifications.fence */ SELECT n.id FROM notifications n
-           JOIN json_to_recordset(:leases::json) AS s (id uuid, lease_token uuid) ON s.id = n.id
-          WHERE ${stillHeld('n', 's.lease_token')}
+        sql`/* planner-jobs:notifications.fence */ SELECT n.id FROM notifications n
+           JOIN json_to_recordset(${JSON.stringify(leases)}::json) AS s (id uuid, lease_token uuid) ON s.id = n.id
+          WHERE ${stillHeld('n', Sql.text('s.lease_token'))}
           ORDER BY n.id
           FOR UPDATE OF n`,
-        { leases: JSON.stringify(leases) },
       )
     ).map((row) => row.id);
     const owned = new Set(fenced);
