@@ -51,7 +51,7 @@ const program = new Command('bench')
     // An interrupted benchmark (Ctrl-C, a timeout) must not leave its embedded server running.
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.once(signal, () => {
-        server.stop().finally(() => process.exit(130));
+        void server.stop().finally(() => process.exit(130));
       });
     }
     const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${await server.version()}`;

@@ -192,7 +192,11 @@ interface Results {
 const dropDatabase = async (server: BenchServer, name: string) => {
   // Dropped at once, not when the server stops: 10M-row databases fill the disk.
   const admin = createKnex(server.adminUrl, 'planner-jobs:bench');
-  await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => admin.destroy());
+  try {
+    await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await admin.destroy();
+  }
 };
 
 /**
@@ -498,7 +502,7 @@ const program = new Command('bench:scale')
     const server = await BenchServer.start();
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.once(signal, () => {
-        server.stop().finally(() => process.exit(130));
+        void server.stop().finally(() => process.exit(130));
       });
     }
     const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${await server.version()}`;

@@ -49,9 +49,13 @@ export class ChaosServer {
     return this.embedded !== undefined;
   }
 
-  private admin<T>(work: (knex: Knex) => Promise<T>): Promise<T> {
+  private async admin<T>(work: (knex: Knex) => Promise<T>): Promise<T> {
     const admin = createKnex(this.adminUrl, HARNESS_APP);
-    return work(admin).finally(() => admin.destroy());
+    try {
+      return await work(admin);
+    } finally {
+      await admin.destroy();
+    }
   }
 
   /** A new database of its own: migrated and empty, or a copy of `copyOf` (which nobody may be connected to). */
@@ -61,7 +65,11 @@ export class ChaosServer {
       await this.admin((admin) => admin.raw(`CREATE DATABASE ${template}`));
       this.created.push(template);
       const knex = createKnex(databaseUrl(this.adminUrl, template), HARNESS_APP);
-      await knex.migrate.latest().finally(() => knex.destroy());
+      try {
+        await knex.migrate.latest();
+      } finally {
+        await knex.destroy();
+      }
       this.template = template;
     }
     const name = `pj_chaos_${randomBytes(4).toString('hex')}`;

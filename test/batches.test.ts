@@ -5,7 +5,7 @@ import { runSteps, type SerializedStep } from '../src/core/batches.js';
 import { loadConfig } from '../src/core/config.js';
 import { createLogger } from '../src/core/logger.js';
 import { executeRun } from '../src/core/runner.js';
-import { queryIds } from '../src/core/sql.js';
+import { queryIds, sql } from '../src/core/sql.js';
 import { cli, spawnCli } from './support/cli.js';
 import { test, type TestDatabase } from './support/db.js';
 import { at, createTask, createTasks, createUser, plusMs } from './support/factories.js';
@@ -54,22 +54,34 @@ async function runJob(db: TestDatabase, run: (ctx: Parameters<typeof runSteps>[0
 }
 
 describe('batches: a serialized step gets its re-check from the mechanism', () => {
-  test('a claimed row that stops being eligible before the apply is not changed, though the apply names no condition', async ({ db }) => {
-    const [moved, late] = [await createTask(db.knex, { due_date: plusMs(now, -1000) }), await createTask(db.knex, { due_date: plusMs(now, -2000) })];
+  test('a claimed row that stops being eligible before the apply is not changed, though the apply names no condition', async ({
+    db,
+  }) => {
+    const [moved, late] = [
+      await createTask(db.knex, { due_date: plusMs(now, -1000) }),
+      await createTask(db.knex, { due_date: plusMs(now, -2000) }),
+    ];
     const step: SerializedStep = {
-      name: 'marked',
-      eligible: { table: 'tasks', where: "status = 'open' AND due_date < :now", cursor: { column: 'due_date', type: 'timestamptz' } },
+      name: 'marked_overdue',
+      eligible: {
+        table: 'tasks',
+        where: (ctx) => sql`status = 'open' AND due_date < ${ctx.now}`,
+        cursor: { column: 'due_date', type: 'timestamptz' },
+      },
       async apply(trx, _ctx, target) {
         // The API moves one claimed task to tomorrow between the claim and the apply.
-        await trx('tasks').where({ id: moved.id }).update({ due_date: plusMs(now, DAY) });
-        const sql = `UPDATE tasks SET status = 'overdue', overdue_at = :now WHERE ${target.where} RETURNING id`;
-        return { done: await queryIds(trx, sql, target.bindings) };
+        await trx('tasks')
+          .where({ id: moved.id })
+          .update({ due_date: plusMs(now, DAY) });
+        return {
+          done: await queryIds(trx, sql`UPDATE tasks SET status = 'overdue', overdue_at = ${now} WHERE ${target} RETURNING id`),
+        };
       },
     };
 
     const { summary } = await runJob(db, (ctx) => runSteps(ctx, [step], 'serialized'));
 
-    expect(summary).toMatchObject({ status: 'succeeded', processed: 1, ids: { marked: [late.id] } });
+    expect(summary).toMatchObject({ status: 'succeeded', processed: 1, ids: { marked_overdue: [late.id] } });
     expect(await db.knex('tasks').where({ id: moved.id }).first()).toMatchObject({ status: 'open' });
   });
 });
@@ -87,7 +99,12 @@ describe('batches: one bad batch never blocks a queue', () => {
     const first = await spawnCli(['recurring', '--batch-size', '2', '--now', NOW, '--json'], env).done;
 
     expect(first.code).toBe(1);
-    expect(first.json()).toMatchObject({ status: 'failed', processed: 1, failed: 2, counts: { instances_created: 1, parked: 2 } });
+    expect(first.json()).toMatchObject({
+      status: 'failed',
+      processed: 1,
+      failed: 2,
+      counts: { instances_created: 1, parked: 2 },
+    });
     expect(await childOf(db.knex, good)).toBeDefined();
     // One short sentence per reason, no statement anywhere: not on stderr, stdout or in job_runs.
     for (const text of [first.stderr, first.stdout, JSON.stringify(await lastRun(db.knex))]) {
@@ -98,7 +115,9 @@ describe('batches: one bad batch never blocks a queue', () => {
     expect(reasons.map((failure: { id: string }) => failure.id).sort()).toEqual([past, future].sort());
     for (const { reason } of reasons) expect(reason).toMatch(/^[^\n]{1,200}$/);
     expect(await parked(db.knex)).toEqual(
-      [past, future].sort().map((id) => ({ job: 'recurring', item_id: id, step: 'instances_created', reason: expect.any(String) })),
+      [past, future]
+        .sort()
+        .map((id) => ({ job: 'recurring', item_id: id, step: 'instances_created', reason: expect.any(String) })),
     );
 
     // The next runs leave them out: green, nothing retried, until the park ends.
@@ -117,7 +136,9 @@ describe('batches: one bad batch never blocks a queue', () => {
     expect(await parked(db.knex)).toEqual([]);
   });
 
-  test('overdue: two refused tasks first in due order, then a good one, --batch-size 2: the good one is marked', async ({ db }) => {
+  test('overdue: two refused tasks first in due order, then a good one, --batch-size 2: the good one is marked', async ({
+    db,
+  }) => {
     const user = await createUser(db.knex);
     await createTasks(db.knex, 2, { user_id: user.id, title: 'refused', due_date: plusMs(now, -60_000) });
     const good = await createTask(db.knex, { user_id: user.id, due_date: plusMs(now, -1000) });
@@ -126,16 +147,29 @@ describe('batches: one bad batch never blocks a queue', () => {
     const run = await cli(['overdue', '--now', NOW, '--batch-size', '2', '--json'], { DATABASE_URL: db.url });
 
     expect(run.code).toBe(1);
-    expect(run.json()).toMatchObject({ status: 'failed', processed: 1, failed: 2, ids: { marked_overdue: [good.id] }, counts: { parked: 2 } });
+    expect(run.json()).toMatchObject({
+      status: 'failed',
+      processed: 1,
+      failed: 2,
+      ids: { marked_overdue: [good.id] },
+      counts: { parked: 2 },
+    });
     expect(await parked(db.knex)).toHaveLength(2);
     const next = await cli(['overdue', '--now', NOW, '--json'], { DATABASE_URL: db.url });
     expect(next.json()).toMatchObject({ status: 'succeeded', failed: 0, counts: { still_parked: 2 } });
   });
 
-  test('rollover: two refused users first in claim order, then a good one, --batch-size 2: the good one is closed', async ({ db }) => {
+  test('rollover: two refused users first in claim order, then a good one, --batch-size 2: the good one is closed', async ({
+    db,
+  }) => {
     const yesterday = '2025-05-30';
-    const ids = ['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', 'ffffffff-ffff-4fff-8fff-ffffffffffff'];
-    for (const [i, id] of ids.entries()) await createUser(db.knex, { id, last_rollover_date: yesterday, display_name: i < 2 ? 'refused' : 'good' });
+    const ids = [
+      '00000000-0000-4000-8000-000000000001',
+      '00000000-0000-4000-8000-000000000002',
+      'ffffffff-ffff-4fff-8fff-ffffffffffff',
+    ];
+    for (const [i, id] of ids.entries())
+      await createUser(db.knex, { id, last_rollover_date: yesterday, display_name: i < 2 ? 'refused' : 'good' });
     await refuseUpdates(db.knex, 'users', "NEW.display_name = 'refused'");
 
     const run = await cli(['rollover', '--now', NOW, '--batch-size', '2', '--json'], { DATABASE_URL: db.url });
@@ -153,9 +187,17 @@ describe('batches: one bad batch never blocks a queue', () => {
     const run = await cli(['recurring', '--now', NOW, '--batch-size', '2', '--json'], { DATABASE_URL: db.url });
 
     expect(run.code).toBe(1);
-    expect(run.json()).toMatchObject({ status: 'failed', processed: 0, failed: 0, error: expect.stringContaining('recurrence_next_due') });
+    expect(run.json()).toMatchObject({
+      status: 'failed',
+      processed: 0,
+      failed: 0,
+      error: expect.stringContaining('recurrence_next_due'),
+    });
     expect(run.json<{ error: string }>().error).not.toMatch(/SELECT|WITH /);
-    expect((await lastRun(db.knex)).details.error).toMatchObject({ code: '42883', context: { step: 'instances_created', batch_size: 2 } });
+    expect((await lastRun(db.knex)).details.error).toMatchObject({
+      code: '42883',
+      context: { step: 'instances_created', batch_size: 2 },
+    });
     expect(await parked(db.knex)).toEqual([]);
   });
 });
@@ -210,7 +252,11 @@ describe('batches: claims continue from their last key (flat cost while a snapsh
 
 describe('claims: the unique index on recurrence_parent_id holds only generated children', () => {
   test('partial (WHERE NOT NULL), the only unique index on the column, and still refuses a second child', async ({ db }) => {
-    const indexes = await db.knex('pg_indexes').where({ tablename: 'tasks' }).andWhereLike('indexdef', '%(recurrence_parent_id)%').pluck('indexdef');
+    const indexes = await db
+      .knex('pg_indexes')
+      .where({ tablename: 'tasks' })
+      .andWhereLike('indexdef', '%(recurrence_parent_id)%')
+      .pluck('indexdef');
     expect(indexes).toEqual([expect.stringMatching(/^CREATE UNIQUE INDEX .* WHERE \(recurrence_parent_id IS NOT NULL\)$/)]);
     const parent = await createTask(db.knex);
     await createTask(db.knex, { user_id: parent.user_id, recurrence_parent_id: parent.id });

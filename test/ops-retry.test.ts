@@ -4,24 +4,16 @@ import { claimNext } from '../src/jobs/exports/claim.js';
 import { markComplete, markFailedAttempt, release, renewLease } from '../src/jobs/exports/finish.js';
 import { cli } from './support/cli.js';
 import { test } from './support/db.js';
-import { at, createUser } from './support/factories.js';
+import { at, createExportJob, createNotification, createUser, type ExportJob, type Notification } from './support/factories.js';
 
 const NOW = '2025-06-01T12:00:00.000Z';
 const EARLIER = at('2025-06-01T08:00:00Z');
 
-async function notification(knex: Knex, userId: string, status: string, fields: Record<string, unknown> = {}) {
-  const [row] = await knex('notifications')
-    .insert({ user_id: userId, title: `n ${status}`, status, attempts: 5, run_after: EARLIER, ...fields })
-    .returning('*');
-  return row as { id: string };
-}
+const notification = (knex: Knex, userId: string, status: Notification['status'], fields: Record<string, unknown> = {}) =>
+  createNotification(knex, { user_id: userId, title: `n ${status}`, status, attempts: 5, run_after: EARLIER, ...fields });
 
-async function exportJob(knex: Knex, userId: string, status: string, fields: Record<string, unknown> = {}) {
-  const [row] = await knex('export_jobs')
-    .insert({ user_id: userId, format: 'json', status, attempts: 3, ...fields })
-    .returning('*');
-  return row as { id: string };
-}
+const exportJob = (knex: Knex, userId: string, status: ExportJob['status'], fields: Record<string, unknown> = {}) =>
+  createExportJob(knex, { user_id: userId, status, attempts: 3, ...fields });
 
 const statusOf = async (knex: Knex, table: string, id: string) => (await knex(table).where({ id }).first()).status;
 
@@ -29,7 +21,7 @@ describe('retry notifications --failed: failed notifications go back to pending,
   test('only failed rows move: fresh attempts, due now, no lease; the last error is kept', async ({ db }) => {
     const user = await createUser(db.knex);
     const failed = await notification(db.knex, user.id, 'failed', { last_error: 'push service said 500', locked_until: EARLIER });
-    const others = await Promise.all(['pending', 'processing', 'sent'].map((s) => notification(db.knex, user.id, s)));
+    const others = await Promise.all((['pending', 'processing', 'sent'] as const).map((s) => notification(db.knex, user.id, s)));
     const failedExport = await exportJob(db.knex, user.id, 'failed');
 
     const run = await cli(['retry', 'notifications', '--failed', '--now', NOW, '--json'], { DATABASE_URL: db.url });

@@ -361,7 +361,7 @@ describe('recurring: bad rows never stop the batch', () => {
       expect(await childOf(db.knex, bad.id)).toBeUndefined();
       expect((await getTask(db.knex, bad.id)).last_processed_at).toBeNull();
     }
-    const failures = run.logs().filter((line) => line.msg === `recurring: item ${line.id} failed`);
+    const failures = run.logs().filter((line) => line.msg === `recurring: item ${String(line.id)} failed`);
     expect(failures).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ id: mars.id, reason: 'the owner\'s time zone "Mars/Olympus" is unknown' }),

@@ -78,15 +78,17 @@ const installedVersion = (name: string): string =>
  */
 async function pendingJobs(comparison: QueueComparison): Promise<{ url: string; jobs: PushJob[] }> {
   const { url, knex } = await comparison.copy();
-  const { rows } = await knex
-    .raw<{ rows: PushJob[] }>(
+  try {
+    const { rows } = await knex.raw<{ rows: PushJob[] }>(
       `SELECT n.id AS "notificationId", n.title, n.body, n.url, n.source,
             json_build_object('endpoint', s.endpoint, 'keys', json_build_object('p256dh', s.p256dh, 'auth', s.auth)) AS subscription
        FROM notifications n JOIN push_subscriptions s USING (user_id)
       WHERE n.status = 'pending' ORDER BY n.created_at, n.id`,
-    )
-    .finally(() => knex.destroy());
-  return { url, jobs: rows };
+    );
+    return { url, jobs: rows };
+  } finally {
+    await knex.destroy();
+  }
 }
 
 async function inChunks<T>(items: T[], enqueue: (chunk: T[]) => Promise<unknown>): Promise<void> {

@@ -33,7 +33,7 @@ async function measured<T>(
       .then((count) => (dbConnections = Math.max(dbConnections, count)))
       .catch(() => undefined);
   const [cpuBefore, serverCpuBefore] = await Promise.all([cpuSeconds(), server?.serverCpuSeconds()]);
-  const timer = setInterval(sample, SAMPLE_EVERY_MS);
+  const timer = setInterval(() => void sample(), SAMPLE_EVERY_MS);
   const started = process.hrtime.bigint();
   let value: T;
   try {
@@ -90,8 +90,8 @@ export async function timeProcesses(commands: Command[], stop?: Promise<unknown>
           });
           child.stdout.on('data', (chunk) => (output.stdout += chunk));
           child.stderr.on('data', (chunk) => (output.stderr += chunk));
-          const timer = setInterval(async () => {
-            output.peakKb = Math.max(output.peakKb, await peakRssKb(child.pid!));
+          const timer = setInterval(() => {
+            void peakRssKb(child.pid!).then((kb) => (output.peakKb = Math.max(output.peakKb, kb)));
           }, 20);
           void stop?.finally(() => child.exitCode === null && child.kill('SIGTERM'));
           output.code = await new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? -1)));

@@ -81,7 +81,11 @@ export class BenchServer {
   async database(template?: string): Promise<{ name: string; url: string; knex: Knex }> {
     const name = `pj_bench_${randomBytes(4).toString('hex')}`;
     const admin = createKnex(this.adminUrl, 'planner-jobs:bench');
-    await admin.raw(`CREATE DATABASE ${name}${template ? ` TEMPLATE ${template}` : ''}`).finally(() => admin.destroy());
+    try {
+      await admin.raw(`CREATE DATABASE ${name}${template ? ` TEMPLATE ${template}` : ''}`);
+    } finally {
+      await admin.destroy();
+    }
     this.created.push(name);
     const url = serverUrl(this.adminUrl, name);
     const knex = createKnex(url, 'planner-jobs:bench');

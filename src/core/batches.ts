@@ -2,12 +2,12 @@ import type { Knex } from 'knex';
 import { describeError, isRunFault } from './errors.js';
 import { tryJobLock } from './lock.js';
 import { redactSecrets } from './redact.js';
-import { query } from './sql.js';
+import { Sql, query, sql } from './sql.js';
 import type { RunContext } from './runner.js';
-import type { ItemFailure } from './tally.js';
+import type { Counter, ItemFailure } from './tally.js';
 
 export interface LeftAloneRows {
-  counter: string;
+  counter: Counter;
   ids: string[];
 }
 
@@ -26,7 +26,7 @@ export interface StepResult {
   /** Rows the statement itself set aside as bad (an unknown time zone...): failed and parked. */
   failures?: ItemFailure[];
   /** Side counts (notifications queued...). */
-  counts?: Record<string, number>;
+  counts?: Partial<Record<Counter, number>>;
 }
 
 /**
@@ -36,7 +36,7 @@ export interface StepResult {
  */
 export interface Step {
   /** The counter the changed rows go under, e.g. `instances_created`. */
-  name: string;
+  name: Counter;
   /** Up to `limit` eligible rows, none of `exclude` (rows failed or parked): their ids. */
   claim(trx: Knex.Transaction, ctx: RunContext, limit: number, exclude: readonly string[]): Promise<string[]>;
   /** Makes the change for the claimed rows. */
@@ -46,8 +46,8 @@ export interface Step {
 /** Which rows a serialized step works on, and in which order. */
 export interface Eligibility {
   table: string;
-  /** The eligibility condition; `:now` and the names of `bindings` are available. */
-  where: string;
+  /** The eligibility condition, with its values (the run's now, a setting...). */
+  where: (ctx: RunContext) => Sql;
   /**
    * The claim order, and its keyset cursor: each claim continues from the last key the previous
    * one reached (`>=`, so rows sharing that key are not lost) instead of reading the index again
@@ -57,16 +57,8 @@ export interface Eligibility {
    * A row that becomes eligible behind the cursor during the run is the next run's.
    */
   cursor: { column: string; type: 'timestamptz' | 'uuid' | 'bigint' };
-  /** Extra named values of `where` (not `rows`, `exclude`, `limit` or `after`: the mechanism's own). */
-  bindings?: (ctx: RunContext) => Record<string, unknown>;
   /** The type of the table's `id` (default `uuid`). */
   idType?: 'uuid' | 'bigint';
-}
-
-/** The rows an apply statement changes: a SQL condition on the step's table, with every value it reads. */
-export interface RowTarget {
-  where: string;
-  bindings: Record<string, unknown>;
 }
 
 /**
@@ -74,16 +66,16 @@ export interface RowTarget {
  * (`runSteps(..., 'serialized')`). It takes no row locks and names rows by `ctid` (one heap
  * access and one write per row, no primary-key lookups). The mechanism claims each batch
  * (`eligible`, with its cursor) and hands `apply` a target that already re-checks the whole
- * eligibility condition: `ctid = ANY (<claimed>) AND (<eligible.where>)`, with the condition's
- * bindings merged in. So a row the API changed since the claim is simply not matched (a stale
+ * eligibility condition: `ctid = ANY (<claimed>) AND (<eligible.where>)`, a fragment that carries
+ * the condition's values. So a row the API changed since the claim is simply not matched (a stale
  * ctid names nothing, or a row that is eligible anyway), and no apply can forget the re-check.
  */
 export interface SerializedStep {
   /** The counter the changed rows go under, e.g. `marked_overdue`. */
-  name: string;
+  name: Counter;
   eligible: Eligibility;
-  /** The change, as one statement over `WHERE ${target.where}`, with `target.bindings` among its values. */
-  apply(trx: Knex.Transaction, ctx: RunContext, target: RowTarget): Promise<StepResult>;
+  /** The change, as one statement over `WHERE ${target}` (the claimed rows, still eligible). */
+  apply(trx: Knex.Transaction, ctx: RunContext, target: Sql): Promise<StepResult>;
 }
 
 /**
@@ -104,7 +96,7 @@ interface ClaimedBatch {
 
 /** A step as the batch loop drives it, whatever its kind. */
 interface Driver {
-  name: string;
+  name: Counter;
   claim(trx: Knex.Transaction, limit: number, exclude: readonly string[]): Promise<ClaimedBatch>;
 }
 
@@ -236,20 +228,18 @@ function rowsDriver(step: Step, ctx: RunContext): Driver {
  * it goes back exactly (a JavaScript Date would drop the microseconds).
  */
 function serializedDriver(step: SerializedStep, ctx: RunContext): Driver {
-  const { table, where, cursor, idType = 'uuid' } = step.eligible;
-  const values = () => ({ now: ctx.now, ...step.eligible.bindings?.(ctx) });
-  const target = (rows: string): RowTarget => ({
-    where: `ctid = ANY (:rows::tid[]) AND (${where})`,
-    bindings: { ...values(), rows },
-  });
+  const { table, cursor, idType = 'uuid' } = step.eligible;
+  const [from, key, keyType, ids] = [table, cursor.column, cursor.type, `${idType}[]`].map(Sql.text);
+  const where = step.eligible.where(ctx);
+  const target = (rows: string) => sql`ctid = ANY (${rows}::tid[]) AND (${where})`;
+  const named = (statement: string) => Sql.text(`/* planner-jobs:${ctx.job}.${step.name}.${statement} */`);
   const batchOf = (count: number, rows: string): ClaimedBatch => ({
     count,
     apply: (trx) => step.apply(trx, ctx, target(rows)),
     async items(trx) {
       const located = await query<{ id: string; row: string }>(
         trx,
-        `SELECT id::text AS id, ctid::text AS row FROM ${table} WHERE ctid = ANY (:rows::tid[])`,
-        { rows },
+        sql`${named('locate')} SELECT id::text AS id, ctid::text AS row FROM ${from} WHERE ctid = ANY (${rows}::tid[])`,
       );
       return located.map(({ id, row }) => ({
         id,
@@ -263,16 +253,16 @@ function serializedDriver(step: SerializedStep, ctx: RunContext): Driver {
     async claim(trx, limit, exclude) {
       const [claimed] = await query<{ count: number; rows: string; last: string | null }>(
         trx,
-        `WITH claimed AS MATERIALIZED (
-           SELECT ctid AS row, ${cursor.column} AS key FROM ${table}
-            WHERE (${where}) AND id <> ALL (:exclude::${idType}[])
-              ${after === undefined ? '' : `AND ${cursor.column} >= :after::${cursor.type}`}
-            ORDER BY ${cursor.column}
-            LIMIT :limit)
+        sql`${named('claim')}
+         WITH claimed AS MATERIALIZED (
+           SELECT ctid AS row, ${key} AS key FROM ${from}
+            WHERE (${where}) AND id <> ALL (${exclude}::${ids})
+              ${after === undefined ? Sql.text('') : sql`AND ${key} >= ${after}::${keyType}`}
+            ORDER BY ${key}
+            LIMIT ${limit})
          SELECT count(*)::int AS count, coalesce(array_agg(row)::text, '{}') AS rows,
                 (SELECT key FROM claimed ORDER BY key DESC LIMIT 1)::text AS last
            FROM claimed`,
-        { ...values(), exclude, limit, ...(after !== undefined && { after }) },
       );
       after = claimed.last ?? after;
       return batchOf(claimed.count, claimed.rows);
@@ -368,7 +358,7 @@ function inContext(err: unknown, step: string, batchSize: number, items: readonl
 async function stillParked(ctx: RunContext): Promise<string[]> {
   const rows = await query<{ item_id: string }>(
     ctx.db,
-    'SELECT item_id FROM parked_items WHERE job = :job AND retry_after > :now',
+    '/* planner-jobs:batches.stillParked */ SELECT item_id FROM parked_items WHERE job = :job AND retry_after > :now',
     {
       job: ctx.job,
       now: ctx.now,
@@ -386,7 +376,7 @@ async function park(trx: Knex.Transaction, ctx: RunContext, step: string, failur
   if (failures.length === 0) return;
   await query(
     trx,
-    `INSERT INTO parked_items (job, item_id, step, reason, parked_at, retry_after, run_id)
+    `/* planner-jobs:batches.park */ INSERT INTO parked_items (job, item_id, step, reason, parked_at, retry_after, run_id)
      SELECT :job, failed.id, :step, failed.reason, :now, :now::timestamptz + interval '${PARKED_FOR}', :runId
        FROM unnest(:ids::text[], :reasons::text[]) AS failed (id, reason)
      ON CONFLICT (job, item_id) DO UPDATE
@@ -406,9 +396,9 @@ async function park(trx: Knex.Transaction, ctx: RunContext, step: string, failur
 const changed = (result: StepResult): CountedRows =>
   Array.isArray(result.done) ? { count: result.done.length, sample: result.done } : result.done;
 
-function record(ctx: RunContext, step: string, result: StepResult): void {
+function record(ctx: RunContext, step: Counter, result: StepResult): void {
   const { count, sample } = changed(result);
   ctx.tally.done(step, sample, count);
   for (const rows of [result.leftAlone ?? []].flat()) ctx.tally.leaveAlone(rows.counter, rows.ids);
-  for (const [counter, n] of Object.entries(result.counts ?? {})) ctx.tally.count(counter, n);
+  for (const [counter, n] of Object.entries(result.counts ?? {}) as [Counter, number][]) ctx.tally.count(counter, n);
 }

@@ -4,17 +4,9 @@ import { usageError } from './errors.js';
 /**
  * Every job reads "now" from the run (`ctx.now`: `--now`, else the clock at the start), never from
  * `new Date()`, so that replays and tests control it. The instant is fixed for the whole run:
- * batches of one run agree on what is due.
+ * batches of one run agree on what is due. Leases, which outlive a moment, run on `leaseClock`
+ * (lease.ts).
  */
-
-/**
- * For work that outlives a moment (a long export renewing its lease): the run's now plus the time
- * elapsed since, so a replayed `--now` still moves forward at the real pace.
- */
-export function elapsedClock(from: Date): () => Date {
-  const started = performance.now();
-  return () => new Date(from.getTime() + (performance.now() - started));
-}
 
 // The offset a `--now` names: Z, or ±hh[:mm]. Real offsets lie within ±14:00 (Pacific/Kiritimati).
 const OFFSET = /(?:Z|([+-])(\d{2})(?::?(\d{2}))?)$/i;

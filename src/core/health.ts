@@ -21,7 +21,7 @@ export interface JobHealth {
 }
 
 /** Runs that count as a success: finished as `succeeded`, not a dry run (skipped runs do no work). */
-const LAST_RUNS_SQL = `
+const LAST_RUNS_SQL = `/* planner-jobs:monitoring.lastRuns */
   SELECT j.job,
          (SELECT finished_at FROM job_runs r
            WHERE r.job = j.job AND r.status = 'succeeded' AND NOT r.dry_run

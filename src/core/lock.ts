@@ -9,9 +9,9 @@ const LOCK_NAMESPACE = 0x504a4f42; // 'PJOB'
  * Returns false at once when another run holds it.
  */
 export async function tryJobLock(trx: Knex.Transaction, job: string): Promise<boolean> {
-  const { rows } = await trx.raw<{ rows: { locked: boolean }[] }>('select pg_try_advisory_xact_lock(?, hashtext(?)) as locked', [
-    LOCK_NAMESPACE,
-    `planner-jobs:${job}`,
-  ]);
+  const { rows } = await trx.raw<{ rows: { locked: boolean }[] }>(
+    '/* planner-jobs:runner.jobLock */ select pg_try_advisory_xact_lock(?, hashtext(?)) as locked',
+    [LOCK_NAMESPACE, `planner-jobs:${job}`],
+  );
   return rows[0].locked;
 }

@@ -19,7 +19,7 @@ export async function readQueueState(knex: Knex, job: JobName): Promise<QueueSta
   if (!table) return undefined;
   const [row] = await query<{ pending: string; processing: string; oldest_due_age_seconds: number | null }>(
     knex,
-    `SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+    `/* planner-jobs:monitoring.queueState */ SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
             count(*) FILTER (WHERE status = 'processing') AS processing,
             extract(epoch FROM clock_timestamp() - min(coalesce(run_after, created_at))
                     FILTER (WHERE status = 'pending' AND coalesce(run_after, created_at) <= clock_timestamp()))::float8

@@ -73,7 +73,7 @@ export interface ZoneResolution {
 export async function resolveZones(db: Knex | Knex.Transaction, log?: Logger): Promise<ZoneResolution> {
   const [server] = await query<{ names: string[]; abbrevs: string[] | null; setting: string }>(
     db,
-    `SELECT (SELECT array_agg(name ORDER BY name) FROM pg_timezone_names) AS names,
+    `/* planner-jobs:runner.timeZones */ SELECT (SELECT array_agg(name ORDER BY name) FROM pg_timezone_names) AS names,
             (SELECT array_agg(abbrev) FROM pg_timezone_abbrevs) AS abbrevs,
             current_setting('timezone_abbreviations') AS setting`,
   );

@@ -29,7 +29,11 @@ export async function createTestDatabase({ migrated = true } = {}): Promise<Test
     drop: async () => {
       await knex.destroy();
       const dropper = createKnex(adminUrl, 'planner-jobs:test');
-      await dropper.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => dropper.destroy());
+      try {
+        await dropper.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await dropper.destroy();
+      }
     },
   };
 }

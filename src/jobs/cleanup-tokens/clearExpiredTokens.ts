@@ -1,12 +1,12 @@
 import type { SerializedStep } from '../../core/batches.js';
-import { queryIds } from '../../core/sql.js';
+import { queryIds, sql } from '../../core/sql.js';
 
 /** Password-reset tokens whose expiry is in the past are cleared; unexpired ones are untouched. */
 export const clearExpiredTokens: SerializedStep = {
   name: 'tokens_cleared',
   eligible: {
     table: 'users',
-    where: 'password_reset_expires < :now',
+    where: (ctx) => sql`password_reset_expires < ${ctx.now}`,
     cursor: { column: 'password_reset_expires', type: 'timestamptz' },
   },
 
@@ -14,8 +14,8 @@ export const clearExpiredTokens: SerializedStep = {
     return {
       done: await queryIds(
         trx,
-        `UPDATE users SET password_reset_token = NULL, password_reset_expires = NULL WHERE ${target.where} RETURNING id`,
-        target.bindings,
+        sql`/* planner-jobs:cleanup-tokens.clearExpiredTokens */
+            UPDATE users SET password_reset_token = NULL, password_reset_expires = NULL WHERE ${target} RETURNING id`,
       ),
     };
   },

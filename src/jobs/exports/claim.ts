@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import { query } from '../../core/sql.js';
+import { QUEUE_POLICIES, claimSet, leaseUntil } from '../../core/lease.js';
+import { query, sql } from '../../core/sql.js';
 import type { FormatName } from './formats/index.js';
 
 /** An export this run holds: `lease_token` is its fencing token (see finish.ts); `attempt` counts its tries. */
@@ -11,12 +12,8 @@ export interface ClaimedExport {
   lease_token: string;
 }
 
-/** How long a claim holds before another run may take the job over; renewed while the export streams. */
-export const LEASE_SECONDS = 120;
-/** Attempts before a job is `failed` for good. */
-export const MAX_ATTEMPTS = 5;
-
-export const leaseUntil = (now: Date) => new Date(now.getTime() + LEASE_SECONDS * 1000);
+/** The exports queue's lease and attempts (core/lease.ts). */
+export const POLICY = QUEUE_POLICIES.exports;
 
 /**
  * Takes the next job that is due: `pending` past its backoff, or `processing` whose lease
@@ -33,19 +30,17 @@ export async function claimNext(
 ): Promise<ClaimedExport | undefined> {
   const [claimed] = await query<ClaimedExport>(
     db,
-    `UPDATE export_jobs e
-        SET status = 'processing', attempts = e.attempts + 1, started_at = :now, locked_until = :until,
-            lease_token = gen_random_uuid()
+    sql`/* planner-jobs:exports.claimNext */ UPDATE export_jobs e
+        SET ${claimSet('e', leaseUntil(POLICY, now))}, started_at = ${now}
        FROM (SELECT id FROM export_jobs
-              WHERE ((status = 'pending' AND (run_after IS NULL OR run_after <= :now))
-                  OR (status = 'processing' AND (locked_until IS NULL OR locked_until <= :now) AND attempts < :max))
-                AND id <> ALL (:exclude::uuid[])
+              WHERE ((status = 'pending' AND (run_after IS NULL OR run_after <= ${now}))
+                  OR (status = 'processing' AND (locked_until IS NULL OR locked_until <= ${now}) AND attempts < ${POLICY.maxAttempts}))
+                AND id <> ALL (${exclude}::uuid[])
               ORDER BY attempts, created_at, id
               LIMIT 1
               FOR UPDATE SKIP LOCKED) due
       WHERE e.id = due.id
       RETURNING e.id, e.user_id, e.format, e.attempts AS attempt, e.lease_token`,
-    { now, until: leaseUntil(now), exclude, max: MAX_ATTEMPTS },
   );
   return claimed;
 }
@@ -57,12 +52,11 @@ export async function claimNext(
 export async function failAbandoned(db: Knex | Knex.Transaction, now: Date): Promise<string[]> {
   const rows = await query<{ id: string }>(
     db,
-    `UPDATE export_jobs
+    sql`/* planner-jobs:exports.failAbandoned */ UPDATE export_jobs
         SET status = 'failed', locked_until = NULL,
             error = coalesce(error, 'the export stopped ' || attempts || ' times without finishing (its lease expired)')
-      WHERE status = 'processing' AND (locked_until IS NULL OR locked_until <= :now) AND attempts >= :max
+      WHERE status = 'processing' AND (locked_until IS NULL OR locked_until <= ${now}) AND attempts >= ${POLICY.maxAttempts}
       RETURNING id`,
-    { now, max: MAX_ATTEMPTS },
   );
   return rows.map((row) => row.id);
 }
@@ -79,10 +73,9 @@ export async function createClaimed(
 ): Promise<ClaimedExport | undefined> {
   const [claimed] = await query<ClaimedExport>(
     db,
-    `INSERT INTO export_jobs (user_id, format, status, attempts, started_at, locked_until, lease_token)
-     SELECT id, :format, 'processing', 1, :now, :until, gen_random_uuid() FROM users WHERE id = :userId
+    sql`/* planner-jobs:exports.createClaimed */ INSERT INTO export_jobs (user_id, format, status, attempts, started_at, locked_until, lease_token)
+     SELECT id, ${format}, 'processing', 1, ${now}, ${leaseUntil(POLICY, now)}, gen_random_uuid() FROM users WHERE id = ${userId}
      RETURNING id, user_id, format, attempts AS attempt, lease_token`,
-    { now, until: leaseUntil(now), userId, format },
   );
   return claimed;
 }

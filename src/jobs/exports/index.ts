@@ -2,8 +2,8 @@ import { usageError } from '../../core/errors.js';
 import type { Job, RunContext } from '../../core/runner.js';
 import { claimNext, createClaimed, failAbandoned, type ClaimedExport } from './claim.js';
 import type { FormatName } from './formats/index.js';
-import { elapsedClock } from '../../core/clock.js';
-import { runExport, type Clock } from './runExport.js';
+import { leaseClock, type LeaseClock } from '../../core/lease.js';
+import { runExport } from './runExport.js';
 import { SnapshotReader } from './rows.js';
 import { openStorage, probeStorage, type DownloadLink } from './storage/index.js';
 
@@ -20,7 +20,7 @@ export const exportsJob: Job = {
   name: 'exports',
   preflight: probeStorage,
   async run(ctx) {
-    const clock = elapsedClock(ctx.now);
+    const clock = leaseClock(ctx.now);
     const abandoned = await failAbandoned(ctx.db, clock());
     if (abandoned.length > 0) {
       ctx.log.warn({ ids: abandoned }, `${abandoned.length} export(s) failed for good: their lease expired on the last attempt`);
@@ -49,7 +49,7 @@ export const exportNowJob = (userId: string, format: FormatName, onLink: (link: 
   recordAs: 'export',
   preflight: probeStorage,
   async run(ctx) {
-    const clock = elapsedClock(ctx.now);
+    const clock = leaseClock(ctx.now);
     const job = await createClaimed(ctx.db, clock(), userId, format);
     if (!job) throw usageError(`no user with id ${userId}`);
     await withStorage(ctx, clock, async (exportOne) => {
@@ -62,7 +62,7 @@ export const exportNowJob = (userId: string, format: FormatName, onLink: (link: 
 /** Opens storage and the run's reading connection around `work`, and closes both after it. */
 async function withStorage(
   ctx: RunContext,
-  clock: Clock,
+  clock: LeaseClock,
   work: (exportOne: (job: ClaimedExport) => Promise<DownloadLink | undefined>) => Promise<void>,
 ): Promise<void> {
   const storage = await openStorage(ctx.config);

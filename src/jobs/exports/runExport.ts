@@ -1,17 +1,15 @@
 import { Transform, Writable, pipeline } from 'node:stream';
 import * as streams from 'node:stream/promises';
 import { describeError, isUnavailable, unavailableError, type ExitError } from '../../core/errors.js';
+import type { LeaseClock } from '../../core/lease.js';
 import { redactSecrets } from '../../core/redact.js';
 import type { RunContext } from '../../core/runner.js';
-import { LEASE_SECONDS, type ClaimedExport } from './claim.js';
+import { POLICY, type ClaimedExport } from './claim.js';
 import { markComplete, markFailedAttempt, release, renewLease } from './finish.js';
 import { FORMAT_VERSION } from './formats/format.js';
 import { FORMATS } from './formats/index.js';
 import type { SnapshotReader } from './rows.js';
 import type { DownloadLink, ExportStorage } from './storage/index.js';
-
-/** The run's clock: `--now` (or the start) plus the time the run has taken, for leases and stamps. */
-export type Clock = () => Date;
 
 /** A stream that moves no byte for this long is stuck; checked every STALL_CHECK_MS. */
 const STALL_SECONDS = 60;
@@ -35,7 +33,7 @@ export async function runExport(
   job: ClaimedExport,
   storage: ExportStorage,
   reader: SnapshotReader,
-  clock: Clock,
+  clock: LeaseClock,
 ): Promise<DownloadLink | undefined> {
   const format = FORMATS[job.format];
   const key = storage.key(job.user_id, job.id, format.extension);
@@ -52,7 +50,7 @@ export async function runExport(
             .then((held) => held || stop.abort(new Stopped('its lease expired and another run took the job over')))
             .catch((err) => log.warn({ err }, 'could not renew the export lease'));
         },
-        (LEASE_SECONDS * 1000) / 4,
+        POLICY.leaseMs / 4,
       );
 
   log.info({ key: `${storage.where}/${key}` }, `export ${job.id} started (user ${job.user_id}, ${job.format})`);

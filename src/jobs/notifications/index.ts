@@ -2,10 +2,12 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Job, RunContext } from '../../core/runner.js';
 import { ChatSender } from './chat.js';
 import { claimNotifications } from './claim.js';
-import { DEFAULT_NOTIFICATIONS_OPTIONS, FLUSH_INTERVAL_MS, LEASE_MS, type NotificationsOptions } from './policy.js';
+import { QUEUE_POLICIES, leaseClock, leaseUntil } from '../../core/lease.js';
+import { DEFAULT_NOTIFICATIONS_OPTIONS, FLUSH_INTERVAL_MS, type NotificationsOptions } from './policy.js';
 import { DeliveryRecorder, type Attempt } from './record.js';
 import { settle, type Settlement } from './settle.js';
-import type { ClaimedNotification, Delivery } from './types.js';
+import type { Counter } from '../../core/tally.js';
+import type { ClaimedNotification, Delivery, Outcome } from './types.js';
 import { VapidSigner } from './vapid.js';
 import { PushSender } from './webPush.js';
 
@@ -28,7 +30,7 @@ export const notificationsJob = (options: NotificationsOptions = DEFAULT_NOTIFIC
     const { push, chat } = openChannels(ctx, options);
     const recorder = new DeliveryRecorder(ctx, FLUSH_INTERVAL_MS);
     const limit = pLimit(options.concurrency);
-    const started = Date.now();
+    const clock = leaseClock(ctx.now);
     const deliver = async (batch: ClaimedNotification[]) => {
       await push?.prepare(batch);
       const attempts = await Promise.all(
@@ -49,9 +51,8 @@ export const notificationsJob = (options: NotificationsOptions = DEFAULT_NOTIFIC
     let previous: Promise<void> = Promise.resolve();
     try {
       while (!ctx.shouldStop()) {
-        // The lease runs from the run's now plus the time this run has been going.
-        const leaseUntil = new Date(ctx.now.getTime() + (Date.now() - started) + LEASE_MS);
-        const batch = await claimNotifications(ctx, ctx.batchSize, leaseUntil, push !== undefined);
+        const until = leaseUntil(QUEUE_POLICIES.notifications, clock());
+        const batch = await claimNotifications(ctx, ctx.batchSize, until, push !== undefined);
         if (batch.length === 0) break;
         if (ctx.dryRun) {
           ctx.tally.done(
@@ -112,6 +113,12 @@ function openChannels(ctx: RunContext, options: NotificationsOptions) {
   return { push, chat };
 }
 
+/** The counter of each delivery, by channel (`web` is Web Push) and outcome. */
+const DELIVERY_COUNTERS = {
+  web: { delivered: 'push_delivered', gone: 'push_gone', retry: 'push_retry', failed: 'push_failed', quarantined: 'push_quarantined' },
+  chat: { delivered: 'chat_delivered', gone: 'chat_gone', retry: 'chat_retry', failed: 'chat_failed', quarantined: 'chat_quarantined' },
+} as const satisfies Record<Delivery['channel'], Record<Outcome | 'quarantined', Counter>>;
+
 /** Counts and log lines: per notification state, per delivery outcome and channel. */
 function tallyBatch(ctx: RunContext, batch: ClaimedNotification[], attempts: Attempt[], fencedOut: Set<string>): void {
   if (fencedOut.size > 0) {
@@ -129,7 +136,7 @@ function tallyBatch(ctx: RunContext, batch: ClaimedNotification[], attempts: Att
   ctx.tally.fail(failed.map((a) => ({ id: a.settlement.id, reason: a.settlement.last_error ?? 'failed' })));
   for (const a of owned) {
     for (const d of a.deliveries) {
-      ctx.tally.count(`${d.channel === 'web' ? 'push' : 'chat'}_${d.quarantine ? 'quarantined' : d.outcome}`, 1);
+      ctx.tally.count(DELIVERY_COUNTERS[d.channel][d.quarantine ? 'quarantined' : d.outcome], 1);
       if (d.loud)
         ctx.log.error(
           { id: a.settlement.id, subscriptionId: d.subscription_id, status: d.status_code },

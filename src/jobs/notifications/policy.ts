@@ -1,21 +1,13 @@
 /**
- * The delivery rules in one place: how long a push may wait in the push service (TTL), how
- * urgent it is, how long to wait before a retry, and how many attempts a notification gets.
+ * The delivery rules in one place: how long a push may wait in the push service (TTL) and how
+ * urgent it is. Leases, attempts and backoff are the queues' shared policy (core/lease.ts).
  */
 
-/** Attempts per notification before the channels still owing a delivery give up (`failed`). */
-export const MAX_ATTEMPTS = 5;
-/** First retry after about this long; doubles per attempt (with jitter), up to `MAX_RETRY_DELAY_MS`. */
-export const BASE_RETRY_DELAY_MS = 30_000;
-/** Also the cap on a push service's or webhook's `Retry-After`. */
-export const MAX_RETRY_DELAY_MS = 3_600_000;
 /**
  * Delivery outcomes are written together this often (group commit): what a killed run sent in
  * its last interval is all it can have left unrecorded, besides the requests in flight.
  */
 export const FLUSH_INTERVAL_MS = 5;
-/** A claimed notification stays leased this long past the run's now (plus the run's elapsed time). */
-export const LEASE_MS = 5 * 60_000;
 
 type Urgency = 'very-low' | 'low' | 'normal' | 'high';
 const URGENCIES: readonly string[] = ['very-low', 'low', 'normal', 'high'];
@@ -50,24 +42,8 @@ export function pushPolicy(notification: PushPolicyInput, now: Date): { ttlSecon
   };
 }
 
-/**
- * When the next attempt may run: the service's `Retry-After` when it gave one (capped), else
- * exponential backoff with jitter (half fixed, half random) so retries of one outage spread out.
- */
-export function retryDelayMs(attempts: number, retryAfterMs?: number, random = Math.random): number {
-  // At least a second: a retry is never due again within the run that scheduled it.
-  if (retryAfterMs !== undefined) return Math.min(MAX_RETRY_DELAY_MS, Math.max(1000, retryAfterMs));
-  const ceiling = Math.min(MAX_RETRY_DELAY_MS, BASE_RETRY_DELAY_MS * 2 ** Math.max(0, attempts - 1));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
-}
-
-/** `Retry-After` as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null | undefined, clockMs = Date.now()): number | undefined {
-  if (!value) return undefined;
-  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - clockMs);
-}
+// The push and chat senders read `Retry-After` through here: the rule itself is the queues' one (core/lease.ts).
+export { parseRetryAfter } from '../../core/lease.js';
 
 /** The Web Push `Topic` of a notification: the same on every retry, so a duplicate replaces itself. */
 export const pushTopic = (notificationId: string) => Buffer.from(notificationId.replace(/-/g, ''), 'hex').toString('base64url');

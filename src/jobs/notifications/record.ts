@@ -1,5 +1,6 @@
 import type { RunContext } from '../../core/runner.js';
-import { query } from '../../core/sql.js';
+import { stillHeld } from '../../core/lease.js';
+import { Sql, query, sql } from '../../core/sql.js';
 import type { Settlement } from './settle.js';
 import type { ClaimedNotification, Delivery } from './types.js';
 
@@ -117,12 +118,11 @@ async function recordOutcomes(ctx: RunContext, outcomes: readonly Outcome[]): Pr
     const fenced = (
       await query<{ id: string }>(
         trx,
-        `SELECT n.id FROM notifications n
-           JOIN json_to_recordset(:leases::json) AS s (id uuid, lease_token uuid) ON s.id = n.id AND s.lease_token = n.lease_token
-          WHERE n.status = 'processing'
+        sql`/* planner-jobs:notifications.fence */ SELECT n.id FROM notifications n
+           JOIN json_to_recordset(${JSON.stringify(leases)}::json) AS s (id uuid, lease_token uuid) ON s.id = n.id
+          WHERE ${stillHeld('n', Sql.text('s.lease_token'))}
           ORDER BY n.id
           FOR UPDATE OF n`,
-        { leases: JSON.stringify(leases) },
       )
     ).map((row) => row.id);
     const owned = new Set(fenced);
@@ -134,13 +134,13 @@ async function recordOutcomes(ctx: RunContext, outcomes: readonly Outcome[]): Pr
     // Workers delivering to the same subscriptions lock them in one order, before the
     // deliveries' foreign-key checks share-lock them, so they queue instead of deadlocking.
     if (facts.length > 0)
-      await query(trx, `SELECT 1 FROM push_subscriptions WHERE id = ANY (:ids::uuid[]) ORDER BY id FOR UPDATE`, {
+      await query(trx, `/* planner-jobs:notifications.lockSubscriptions */ SELECT 1 FROM push_subscriptions WHERE id = ANY (:ids::uuid[]) ORDER BY id FOR UPDATE`, {
         ids: facts.map((f) => f.id),
       });
     if (deliveries.length > 0)
       await query(
         trx,
-        `INSERT INTO notification_deliveries (notification_id, channel, subscription_id, status_code, outcome, error, attempted_at)
+        `/* planner-jobs:notifications.recordDeliveries */ INSERT INTO notification_deliveries (notification_id, channel, subscription_id, status_code, outcome, error, attempted_at)
        SELECT d.notification_id, d.channel, s.id, d.status_code, d.outcome, d.error, :now
          FROM json_to_recordset(:deliveries::json)
               AS d (notification_id uuid, channel text, subscription_id uuid, status_code int, outcome text, error text)
@@ -150,7 +150,7 @@ async function recordOutcomes(ctx: RunContext, outcomes: readonly Outcome[]): Pr
     if (facts.length > 0)
       await query(
         trx,
-        `WITH fact AS (
+        `/* planner-jobs:notifications.subscriptionFacts */ WITH fact AS (
          SELECT * FROM json_to_recordset(:facts::json) AS f (id uuid, fact text, reason text)
        ), delivered AS (
          UPDATE push_subscriptions s SET last_success_at = :now, failure_count = 0
@@ -168,7 +168,7 @@ async function recordOutcomes(ctx: RunContext, outcomes: readonly Outcome[]): Pr
     if (settlements.length > 0)
       await query(
         trx,
-        `UPDATE notifications n
+        `/* planner-jobs:notifications.settle */ UPDATE notifications n
           SET status = s.status, locked_until = NULL, last_error = s.last_error,
               run_after = coalesce(s.run_after, n.run_after),
               sent_at = CASE WHEN s.status = 'sent' THEN :now ELSE n.sent_at END

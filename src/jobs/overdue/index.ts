@@ -1,7 +1,16 @@
 import { runSteps } from '../../core/batches.js';
+import type { Config } from '../../core/config.js';
 import type { Job } from '../../core/runner.js';
 import { markOverdue } from './markOverdue.js';
 import { reopenRescheduled, reopenSettled } from './reopen.js';
+
+/** What the overdue job reads from the configuration. */
+export interface OverdueSettings {
+  /** OVERDUE_NOTIFY: queue one notification per newly overdue task. */
+  notify: boolean;
+}
+
+export const overdueSettings = (config: Config): OverdueSettings => ({ notify: config.overdueNotify });
 
 /**
  * Overdue Task Scanner (every 15 minutes, one run at a time):
@@ -11,5 +20,5 @@ import { reopenRescheduled, reopenSettled } from './reopen.js';
  */
 export const overdueJob: Job = {
   name: 'overdue',
-  run: (ctx) => runSteps(ctx, [markOverdue, reopenRescheduled, reopenSettled], 'serialized'),
+  run: (ctx) => runSteps(ctx, [markOverdue(overdueSettings(ctx.config)), reopenRescheduled, reopenSettled], 'serialized'),
 };

@@ -1,7 +1,4 @@
-import type { RunContext } from '../../core/runner.js';
+import { sql, type Sql } from '../../core/sql.js';
 
-/** The retention cutoff in SQL: RETENTION_DAYS whole days before the run's now. */
-export const RETENTION_CUTOFF = `(:now::timestamptz - make_interval(days => :days))`;
-
-/** The values RETENTION_CUTOFF reads. */
-export const retentionBindings = (ctx: RunContext) => ({ now: ctx.now, days: ctx.config.retentionDays });
+/** The retention cutoff in SQL, with its values: `days` whole days (RETENTION_DAYS) before the run's now. */
+export const retentionCutoff = (now: Date, days: number): Sql => sql`(${now}::timestamptz - make_interval(days => ${days}))`;

@@ -1,7 +1,16 @@
 import { runSteps } from '../../core/batches.js';
+import type { Config } from '../../core/config.js';
 import type { Job } from '../../core/runner.js';
 import { pruneJobRuns } from './pruneJobRuns.js';
 import { pruneSentNotifications } from './pruneSentNotifications.js';
+
+/** What the prune job reads from the configuration. */
+export interface PruneSettings {
+  /** RETENTION_DAYS: whole days of history kept before the run's now. */
+  retentionDays: number;
+}
+
+export const pruneSettings = (config: Config): PruneSettings => ({ retentionDays: config.retentionDays });
 
 /**
  * Retention (daily, one run at a time): keeps `job_runs` and the notification inbox from
@@ -11,5 +20,8 @@ import { pruneSentNotifications } from './pruneSentNotifications.js';
  */
 export const pruneJob: Job = {
   name: 'prune',
-  run: (ctx) => runSteps(ctx, [pruneJobRuns, pruneSentNotifications], 'serialized'),
+  run(ctx) {
+    const settings = pruneSettings(ctx.config);
+    return runSteps(ctx, [pruneJobRuns(settings), pruneSentNotifications(settings)], 'serialized');
+  },
 };

@@ -1,22 +1,24 @@
 import type { SerializedStep } from '../../core/batches.js';
-import { queryIds } from '../../core/sql.js';
-import { RETENTION_CUTOFF, retentionBindings } from './cutoff.js';
+import { queryIds, sql } from '../../core/sql.js';
+import { retentionCutoff } from './cutoff.js';
+import type { PruneSettings } from './index.js';
 
 /**
  * Runs that started before the cutoff are deleted, whatever their status: a run still
  * `running` after RETENTION_DAYS died without finishing. The current run is never deleted.
  */
-export const pruneJobRuns: SerializedStep = {
+export const pruneJobRuns = (settings: PruneSettings): SerializedStep => ({
   name: 'job_runs_deleted',
   eligible: {
     table: 'job_runs',
-    where: `started_at < ${RETENTION_CUTOFF} AND id <> :runId`,
+    where: (ctx) => sql`started_at < ${retentionCutoff(ctx.now, settings.retentionDays)} AND id <> ${ctx.runId}`,
     cursor: { column: 'started_at', type: 'timestamptz' },
     idType: 'bigint',
-    bindings: (ctx) => ({ ...retentionBindings(ctx), runId: ctx.runId }),
   },
 
   async apply(trx, _ctx, target) {
-    return { done: await queryIds(trx, `DELETE FROM job_runs WHERE ${target.where} RETURNING id`, target.bindings) };
+    return {
+      done: await queryIds(trx, sql`/* planner-jobs:prune.pruneJobRuns */ DELETE FROM job_runs WHERE ${target} RETURNING id`),
+    };
   },
-};
+});

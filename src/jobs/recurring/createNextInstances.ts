@@ -29,7 +29,7 @@ function claimInCompletionOrder(): Step['claim'] {
     const claim = (from: string, max: number) =>
       query<{ id: string; completed: string | null }>(
         trx,
-        `SELECT id, completed_at::text AS completed FROM tasks
+        `/* planner-jobs:recurring.claim */ SELECT id, completed_at::text AS completed FROM tasks
           WHERE ${ELIGIBLE} AND ${from}
             AND id <> ALL (:exclude::uuid[])
           ORDER BY completed_at
@@ -59,7 +59,7 @@ export const createNextInstances = (zones: ZoneResolution): Step => ({
   async apply(trx, ctx, ids) {
     const [result] = await query<BatchResult>(
       trx,
-      `WITH source AS (
+      `/* planner-jobs:recurring.createNextInstances */ WITH source AS (
          -- The claimed rows are locked: their ctid stays valid for the update below.
          SELECT tasks.*, tasks.ctid AS row, u.timezone AS stored_zone, zone_map.zone AS timezone, zone_map.zone IS NOT NULL AS zone_known,
                 -- Completed late: the next instance comes after the completion; early: after the due date.

@@ -26,7 +26,7 @@ export function queueDueReminders(zones: ZoneResolution): Step {
     async claim(trx, ctx, limit, exclude) {
       const rows = await query<{ id: string; remind_at: Date }>(
         trx,
-        `SELECT id, remind_at FROM reminders
+        `/* planner-jobs:reminders.claimDue */ SELECT id, remind_at FROM reminders
           WHERE NOT sent AND remind_at <= :now AND remind_at >= :after
             AND id <> ALL (:exclude::uuid[])
           ORDER BY remind_at
@@ -43,7 +43,7 @@ export function queueDueReminders(zones: ZoneResolution): Step {
         trx,
         // The batch's tasks and users are named by key (`= ANY` of the batch's own ids), so each
         // batch reads only its rows instead of a hash join over the whole tasks table.
-        `WITH batch AS (
+        `/* planner-jobs:reminders.queueDueReminders */ WITH batch AS (
          SELECT id, user_id, task_id, remind_at, channels, message FROM reminders
           WHERE id = ANY (:ids::uuid[]) AND NOT sent
        ), due AS (

@@ -45,7 +45,7 @@ export async function redriveFailed(
     for (;;) {
       const batch = await query<Redriven>(
         db,
-        `WITH picked AS (
+        `/* planner-jobs:retry.redrive */ WITH picked AS (
            SELECT id FROM ${table}
             WHERE status = 'failed' AND (:all OR id = ANY (:ids::uuid[]))
             ORDER BY id

@@ -1,15 +1,15 @@
 import type { Step } from '../../core/batches.js';
-import { query } from '../../core/sql.js';
+import { Sql, query, sql } from '../../core/sql.js';
+import type { RolloverSettings } from './index.js';
 import { completedBy, dayExisted, isDue, type ZoneDays } from './localDays.js';
 
-// Binding names must not collide with type names (`::date`), which knex would read as bindings.
-// `zone` is the stored name (what users rows hold, and their index); `resolved` is what
-// wall-clock expressions use (see resolveZones).
-const ZONE_TODAY = 'unnest(:zones::text[], :resolved::text[], :todays::date[]) AS zt(zone, resolved, today)';
-const zoneBindings = (days: ZoneDays) => ({ zones: days.zones, resolved: days.resolved, todays: days.todays });
+// The zones of the run as a table, with their values: `zone` is the stored name (what users rows
+// hold, and their index); `resolved` is what wall-clock expressions use (see resolveZones).
+const zoneToday = (days: ZoneDays) =>
+  sql`unnest(${days.zones}::text[], ${days.resolved}::text[], ${days.todays}::date[]) AS zt(zone, resolved, today)`;
 
 // The claim's order within a zone: `users_rollover_due_idx` is (timezone, this, id).
-const DUE_KEY = "coalesce(u.last_rollover_date, '-infinity'::date)";
+const DUE_KEY = Sql.text("coalesce(u.last_rollover_date, '-infinity'::date)");
 
 /**
  * Claims due users zone after zone, in each zone in index order, with a keyset cursor: each
@@ -29,21 +29,14 @@ function claimZoneByZone(days: ZoneDays): Step['claim'] {
       const wanted = limit - ids.length;
       const users = await query<{ id: string; due: string }>(
         trx,
-        `SELECT u.id, ${DUE_KEY}::text AS due
+        sql`/* planner-jobs:rollover.claimDueUsers */ SELECT u.id, ${DUE_KEY}::text AS due
            FROM users u
-          WHERE u.timezone = :zone AND ${isDue('u', ':today::date')}
-            ${after ? `AND (${DUE_KEY}, u.id) > (:afterDue::date, :afterId::uuid)` : ''}
-            AND u.id <> ALL (:exclude::uuid[])
+          WHERE u.timezone = ${days.zones[zone]} AND ${isDue('u', sql`${days.todays[zone]}::date`)}
+            ${after ? sql`AND (${DUE_KEY}, u.id) > (${after.due}::date, ${after.id}::uuid)` : Sql.text('')}
+            AND u.id <> ALL (${exclude}::uuid[])
           ORDER BY ${DUE_KEY}, u.id
-          LIMIT :limit
+          LIMIT ${wanted}
           FOR NO KEY UPDATE OF u SKIP LOCKED`,
-        {
-          zone: days.zones[zone],
-          today: days.todays[zone],
-          exclude,
-          limit: wanted,
-          ...(after && { afterDue: after.due, afterId: after.id }),
-        },
       );
       ids.push(...users.map((user) => user.id));
       after = users.at(-1) ?? after;
@@ -81,7 +74,7 @@ interface Closed {
  * each table joined by user, so that PostgreSQL reads them through their user index instead of
  * scanning them whole for every batch.
  */
-export const closeDays = (days: ZoneDays): Step => ({
+export const closeDays = (days: ZoneDays, settings: RolloverSettings): Step => ({
   name: 'rolled_over',
 
   claim: claimZoneByZone(days),
@@ -89,17 +82,17 @@ export const closeDays = (days: ZoneDays): Step => ({
   async apply(trx, ctx, ids) {
     const [closed] = await query<Closed>(
       trx,
-      `WITH due AS (
+      sql`/* planner-jobs:rollover.closeDays */ WITH due AS (
          SELECT u.id AS user_id, zt.resolved AS zone, u.last_rollover_date AS previous, zt.today
-           FROM users u JOIN ${ZONE_TODAY} ON zt.zone = u.timezone
-          WHERE u.id = ANY (:ids::uuid[]) AND ${isDue('u', 'zt.today')}
+           FROM users u JOIN ${zoneToday(days)} ON zt.zone = u.timezone
+          WHERE u.id = ANY (${ids}::uuid[]) AND ${isDue('u', Sql.text('zt.today'))}
        ), advanced AS (
          UPDATE users u SET last_rollover_date = due.today - 1
            FROM due
           WHERE u.id = due.user_id AND u.last_rollover_date IS NOT DISTINCT FROM due.previous
          RETURNING due.user_id, due.zone, due.today,
                    coalesce(due.previous + 1, due.today - 1) AS first_due,
-                   greatest(coalesce(due.previous + 1, due.today - 1), due.today - :maxDays::int) AS first_day
+                   greatest(coalesce(due.previous + 1, due.today - 1), due.today - ${settings.maxCatchupDays}::int) AS first_day
        ), days AS (
          SELECT a.user_id, a.zone, a.first_day + i AS day
            FROM advanced a, generate_series(0, a.today - 1 - a.first_day) AS i
@@ -112,7 +105,7 @@ export const closeDays = (days: ZoneDays): Step => ({
            JOIN daily_plans p ON p.user_id = d.user_id AND p.plan_date = d.day
            JOIN daily_plan_tasks pt ON pt.plan_id = p.id
            JOIN tasks t ON t.id = pt.task_id
-          WHERE p.user_id = ANY (:ids::uuid[])
+          WHERE p.user_id = ANY (${ids}::uuid[])
           GROUP BY d.user_id, d.day
        ), routine_scores AS (
          -- Routine flags hold one day's state: they count toward the most recent day closed only.
@@ -121,7 +114,7 @@ export const closeDays = (days: ZoneDays): Step => ({
            FROM closing c
            JOIN daily_routines r ON r.user_id = c.user_id AND r.active
            JOIN routine_tasks rt ON rt.routine_id = r.id
-          WHERE r.user_id = ANY (:ids::uuid[])
+          WHERE r.user_id = ANY (${ids}::uuid[])
           GROUP BY c.user_id, c.last_day
        ), scores AS (
          SELECT d.user_id, d.day,
@@ -132,13 +125,13 @@ export const closeDays = (days: ZoneDays): Step => ({
            LEFT JOIN routine_scores rs ON rs.user_id = d.user_id AND rs.day = d.day
        ), recorded AS (
          INSERT INTO performance_history (user_id, date, score, completed_count, total_count, created_at)
-         SELECT user_id, day, CASE WHEN total > 0 THEN round(done * 100.0 / total, 2) END, done, total, :now
+         SELECT user_id, day, CASE WHEN total > 0 THEN round(done * 100.0 / total, 2) END, done, total, ${ctx.now}
            FROM scores
          ON CONFLICT (user_id, date) DO NOTHING
          RETURNING user_id, date, completed_count, total_count
        ), marks AS (
          -- The streak walks the scored days this statement recorded; a day with nothing planned is neutral.
-         SELECT user_id, date, completed_count * 100 >= :threshold::int * total_count AS kept
+         SELECT user_id, date, completed_count * 100 >= ${settings.streakThreshold}::int * total_count AS kept
            FROM recorded
           WHERE total_count > 0
        ), runs AS (
@@ -163,7 +156,7 @@ export const closeDays = (days: ZoneDays): Step => ({
           GROUP BY user_id
        ), streaked AS (
          INSERT INTO streaks AS s (user_id, current, longest, last_activity_date, updated_at)
-         SELECT user_id, current, longest, last_activity_date, :now FROM walked
+         SELECT user_id, current, longest, last_activity_date, ${ctx.now} FROM walked
          ON CONFLICT (user_id) DO UPDATE
            SET current = excluded.current,
                longest = greatest(s.longest, excluded.longest),
@@ -172,7 +165,7 @@ export const closeDays = (days: ZoneDays): Step => ({
        ), reset AS (
          UPDATE routine_tasks rt SET completed = false, completed_at = NULL
            FROM closing c
-          WHERE rt.user_id = c.user_id AND rt.user_id = ANY (:ids::uuid[]) AND ${completedBy('rt', 'c.last_day', 'c.zone')}
+          WHERE rt.user_id = c.user_id AND rt.user_id = ANY (${ids}::uuid[]) AND ${completedBy('rt', 'c.last_day', 'c.zone')}
          RETURNING rt.id
        ), unfinished AS (
          SELECT c.user_id, a.today, pt.task_id
@@ -181,7 +174,7 @@ export const closeDays = (days: ZoneDays): Step => ({
            JOIN daily_plans p ON p.user_id = c.user_id AND p.plan_date = c.last_day
            JOIN daily_plan_tasks pt ON pt.plan_id = p.id
            JOIN tasks t ON t.id = pt.task_id
-          WHERE :carryOver AND p.user_id = ANY (:ids::uuid[]) AND NOT ${completedBy('t', 'c.last_day', 'c.zone')}
+          WHERE ${settings.carryOver} AND p.user_id = ANY (${ids}::uuid[]) AND NOT ${completedBy('t', 'c.last_day', 'c.zone')}
        ), new_plans AS (
          -- DO UPDATE (a no-op) so that the plan's id comes back whether it was made now or by the API.
          INSERT INTO daily_plans AS p (user_id, plan_date)
@@ -202,14 +195,6 @@ export const closeDays = (days: ZoneDays): Step => ({
               (SELECT json_agg(json_build_object('id', user_id, 'days', first_day - first_due,
                                                  'from', first_due, 'to', first_day - 1))
                  FROM advanced WHERE first_day > first_due) AS jumped`,
-      {
-        ids,
-        ...zoneBindings(days),
-        now: ctx.now,
-        maxDays: ctx.config.rolloverMaxCatchupDays,
-        threshold: ctx.config.streakThreshold,
-        carryOver: ctx.config.rolloverCarryOver,
-      },
     );
     for (const user of closed.jumped ?? []) {
       ctx.log.warn(

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { usageError } from '../../core/errors.js';
-import { query } from '../../core/sql.js';
+import { Sql, query, sql } from '../../core/sql.js';
 import type { ZoneResolution } from '../../core/timezones.js';
 
 /**
@@ -13,27 +13,31 @@ import type { ZoneResolution } from '../../core/timezones.js';
  * 2011-12-30).
  */
 
+// The helpers' string arguments are SQL text from the code (aliases, columns); values come as fragments.
+
 /** The local date of a timestamptz expression in a zone expression. */
-export const localDate = (instant: string, zone: string) => `(${instant} AT TIME ZONE ${zone})::date`;
+export const localDate = (instant: Sql, zone: string): Sql => sql`(${instant} AT TIME ZONE ${Sql.text(zone)})::date`;
 
 /**
  * Whether a task (or routine task) counted as done when local day `day` ended: completed, at a
  * local date on or before `day`. A row the API marked completed without a time counts as done.
  */
-export const completedBy = (row: string, day: string, zone: string) =>
-  `(${row}.completed AND (${row}.completed_at IS NULL OR ${localDate(`${row}.completed_at`, zone)} <= ${day}))`;
+export const completedBy = (row: string, day: string, zone: string): Sql =>
+  sql`(${Sql.text(row)}.completed AND (${Sql.text(row)}.completed_at IS NULL OR ${localDate(Sql.text(`${row}.completed_at`), zone)} <= ${Sql.text(day)}))`;
 
 /**
  * Whether local date `day` existed in the zone. A day skipped whole by a date-line move has no
  * instant: its midnight, read as local time, lands on a later date.
  */
-export const dayExisted = (day: string, zone: string) => `${localDate(`${day}::timestamp AT TIME ZONE ${zone}`, zone)} = ${day}`;
+export const dayExisted = (day: string, zone: string): Sql =>
+  sql`${localDate(Sql.text(`${day}::timestamp AT TIME ZONE ${zone}`), zone)} = ${Sql.text(day)}`;
 
 /**
  * A user is due when local yesterday is after their last closed day (or they never had one).
  * `today` is the user's local date at the run's now. Written to match `users_rollover_due_idx`.
  */
-export const isDue = (user: string, today: string) => `coalesce(${user}.last_rollover_date, '-infinity'::date) < ${today} - 1`;
+export const isDue = (user: string, today: Sql): Sql =>
+  sql`coalesce(${Sql.text(user)}.last_rollover_date, '-infinity'::date) < ${today} - 1`;
 
 /** The zones the users of this run live in, each with its local date at the run's now. */
 export interface ZoneDays {
@@ -54,18 +58,27 @@ export interface ZoneDays {
  * Batches then join users to this small table instead of converting every user's now.
  * Throws a usage error (exit 64) when this PostgreSQL has no zone for `onlyZone`.
  */
-export async function zoneDays(db: Knex | Knex.Transaction, now: Date, resolution: ZoneResolution, onlyZone?: string): Promise<ZoneDays> {
+export async function zoneDays(
+  db: Knex | Knex.Transaction,
+  now: Date,
+  resolution: ZoneResolution,
+  onlyZone?: string,
+): Promise<ZoneDays> {
   const only = onlyZone === undefined ? undefined : resolution.zoneOf(onlyZone);
   if (onlyZone !== undefined && only === undefined) {
     throw usageError(`--tz ${onlyZone}: this PostgreSQL's time zone database has no such zone (see pg_timezone_names).`);
   }
-  const used = await query<{ zone: string }>(db, 'SELECT DISTINCT timezone AS zone FROM users ORDER BY zone');
+  const used = await query<{ zone: string }>(
+    db,
+    '/* planner-jobs:rollover.zonesInUse */ SELECT DISTINCT timezone AS zone FROM users ORDER BY zone',
+  );
   const known = used.map(({ zone }) => ({ zone, resolved: resolution.zoneOf(zone) }));
   const selected = known.filter((row) => row.resolved !== undefined && (only === undefined || row.resolved === only));
   const todays = await query<{ today: string }>(
     db,
-    `SELECT ${localDate(':now::timestamptz', 'zone')}::text AS today FROM unnest(:zones::text[]) WITH ORDINALITY AS z (zone, i) ORDER BY i`,
-    { now, zones: selected.map((row) => row.resolved) },
+    sql`/* planner-jobs:rollover.zoneToday */
+        SELECT ${localDate(sql`${now}::timestamptz`, 'zone')}::text AS today
+          FROM unnest(${selected.map((row) => row.resolved)}::text[]) WITH ORDINALITY AS z (zone, i) ORDER BY i`,
   );
   return {
     zones: selected.map((row) => row.zone),

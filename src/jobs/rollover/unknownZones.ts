@@ -12,7 +12,7 @@ export const rejectUnknownZones = (unknown: readonly string[]): Step => ({
     if (unknown.length === 0) return [];
     const rows = await query<{ id: string }>(
       trx,
-      `SELECT id FROM users
+      `/* planner-jobs:rollover.claimUnknownZones */ SELECT id FROM users
         WHERE timezone = ANY (:unknown::text[]) AND id <> ALL (:exclude::uuid[])
         LIMIT :limit
         FOR NO KEY UPDATE SKIP LOCKED`,
@@ -22,7 +22,7 @@ export const rejectUnknownZones = (unknown: readonly string[]): Step => ({
   },
 
   async apply(trx, _ctx, ids) {
-    const sql = 'SELECT id, timezone FROM users WHERE id = ANY (:ids::uuid[])';
+    const sql = '/* planner-jobs:rollover.unknownZones */ SELECT id, timezone FROM users WHERE id = ANY (:ids::uuid[])';
     const users = await query<{ id: string; timezone: string }>(trx, sql, { ids });
     return {
       done: [],
