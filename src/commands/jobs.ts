@@ -91,6 +91,12 @@ export const JOB_COMMANDS: { [job in JobName]: JobCommand<never> } = {
   },
 };
 
+/** The job `name` built with its options' defaults, as its stock schedule runs it (the demo runs every job so). */
+export async function jobWithDefaults(name: JobName): Promise<Job> {
+  const { options, load } = JOB_COMMANDS[name] as JobCommand<object>;
+  return load(Object.fromEntries((options?.() ?? []).map((option) => [option.attributeName(), option.defaultValue])));
+}
+
 /** Adds one command per job, in the catalog's order: its options, then the job command's lifecycle (runJobCommand). */
 export function registerJobCommands(program: Command): void {
   for (const name of JOB_NAMES) {
