@@ -1,5 +1,7 @@
 import pLimit, { type LimitFunction } from 'p-limit';
+import type { FollowSource } from '../../core/follow.js';
 import type { Job, RunContext } from '../../core/runner.js';
+import { query } from '../../core/sql.js';
 import { ChatSender } from './chat.js';
 import { claimNotifications } from './claim.js';
 import { DEFAULT_NOTIFICATIONS_OPTIONS, FLUSH_INTERVAL_MS, LEASE_MS, type NotificationsOptions } from './policy.js';
@@ -18,17 +20,19 @@ import { PushSender } from './webPush.js';
  * 3. record each delivery as it completes (group commit every FLUSH_INTERVAL_MS) and, with its
  *    last delivery, the notification's new state (sent / retry later / failed), fenced by the
  *    lease token so a run that lost its lease writes nothing;
- * until the queue is empty or the time budget is spent. A dry run claims and reports, sends nothing.
+ * until the queue is empty or the time budget is spent; following (PLANNER_FOLLOW), it then waits
+ * for the next `run_after` or a new notification and claims it that second, until its window
+ * ends. A dry run claims and reports, sends nothing.
  * A delivery holds its `concurrency` slot until it is recorded, so a run killed at any moment
  * leaves at most `concurrency` messages sent but unrecorded (sent again by the next run).
  */
 export const notificationsJob = (options: NotificationsOptions = DEFAULT_NOTIFICATIONS_OPTIONS): Job => ({
   name: 'notifications',
+  follow: followNotifications,
   async run(ctx) {
     const { push, chat } = openChannels(ctx, options);
     const recorder = new DeliveryRecorder(ctx, FLUSH_INTERVAL_MS);
     const limit = pLimit(options.concurrency);
-    const started = Date.now();
     const deliver = async (batch: ClaimedNotification[]) => {
       await push?.prepare(batch);
       const attempts = await Promise.all(
@@ -49,10 +53,13 @@ export const notificationsJob = (options: NotificationsOptions = DEFAULT_NOTIFIC
     let previous: Promise<void> = Promise.resolve();
     try {
       while (!ctx.shouldStop()) {
-        // The lease runs from the run's now plus the time this run has been going.
-        const leaseUntil = new Date(ctx.now.getTime() + (Date.now() - started) + LEASE_MS);
+        // The lease runs from the run's clock: its now plus the time this run has been going.
+        const leaseUntil = new Date(ctx.clock().getTime() + LEASE_MS);
         const batch = await claimNotifications(ctx, ctx.batchSize, leaseUntil, push !== undefined);
-        if (batch.length === 0) break;
+        if (batch.length === 0) {
+          if (await ctx.waitForWork()) continue;
+          break;
+        }
         if (ctx.dryRun) {
           ctx.tally.done(
             'would_deliver',
@@ -74,6 +81,23 @@ export const notificationsJob = (options: NotificationsOptions = DEFAULT_NOTIFIC
     }
   },
 });
+
+/**
+ * Wake-ups of a following run: the triggers' channel, and the next pending `run_after` or
+ * expiring lease (notifications_pending_idx, notifications_leased_idx: one index probe each).
+ */
+const followNotifications: FollowSource = {
+  channel: 'planner_jobs_notifications',
+  nextDue: async (db, after) => {
+    const [row] = await query<{ due: Date | null }>(
+      db,
+      `SELECT least((SELECT min(run_after) FROM notifications WHERE status = 'pending' AND run_after > :after),
+                    (SELECT min(locked_until) FROM notifications WHERE status = 'processing' AND locked_until > :after)) AS due`,
+      { after },
+    );
+    return row.due;
+  },
+};
 
 /**
  * One notification's attempt: each send runs in a `limit` slot that it keeps until its outcome
