@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
 import webpush from 'web-push';
-import { afterEach, beforeEach, describe, expect } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { OVERLAP_MS, windowEnd } from '../src/core/follow.js';
 import { cli, spawnCli } from './support/cli.js';
 import { test, type TestDatabase } from './support/db.js';
 import { createUser, plusMs } from './support/factories.js';
@@ -175,5 +176,18 @@ describe('following: --now replays on a clock that advances in real time', () =>
     expect(row.outcome).toBe('queued');
     expect(row.sent_at.getTime() - reminder.remind_at.getTime()).toBeGreaterThanOrEqual(0);
     expect(row.sent_at.getTime() - reminder.remind_at.getTime()).toBeLessThan(1000);
+  });
+});
+
+describe('following: the window lasts until the next tick plus the overlap, within the budget', () => {
+  const started = Date.parse('2025-06-01T12:00:20.000Z');
+
+  it('a minutely run started at 12:00:20 waits until 12:01:15; a 30 s budget ends it at 12:00:50', () => {
+    expect(windowEnd('* * * * *', started, started + 90_000)).toBe(Date.parse('2025-06-01T12:01:00.000Z') + OVERLAP_MS);
+    expect(windowEnd('* * * * *', started, started + 30_000)).toBe(started + 30_000);
+  });
+
+  it('a schedule that does not parse leaves the budget alone to decide (the jobs never fail on a schedule)', () => {
+    expect(windowEnd('every minute', started, started + 90_000)).toBe(started + 90_000);
   });
 });
