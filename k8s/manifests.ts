@@ -140,8 +140,7 @@ function followComment(job: JobName): string {
     `# activeDeadlineSeconds: the budget (${maxRuntimeSeconds} s) + 60 s, beyond the window: a run is never killed while it works;`,
     `# a SIGTERM while it waits ends it with exit 0.`,
   ]
-    .map((line) => `${line}
-`)
+    .map((line) => `${line}\n`)
     .join('');
 }
 
