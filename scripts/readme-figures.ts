@@ -135,7 +135,7 @@ async function latencyFigures(readme: string): Promise<string> {
     readme,
     'latency',
     [
-      `\`${latency.command}\` on ${latency.machine}, ${day(latency.date)}: lateness is the arrival at the local push service minus \`remind_at\`, in seconds, over each delivered reminder.`,
+      `\`${latency.command}\` on ${latency.machine}, ${day(latency.date)}: lateness is the arrival at the local push service minus \`remind_at\` (for a reminder that fell due while nothing ran: minus the first run's start), in seconds, over each delivered reminder.`,
       '',
       '| scenario | schedule | reminders | delivered | expired | p50 s | p99 s | max s | exactly once |',
       '|---|---|---:|---:|---:|---:|---:|---:|---|',
