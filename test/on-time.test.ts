@@ -134,10 +134,34 @@ describe('following: a reminder written while the runs wait reaches the push ser
   });
 });
 
+describe('following: a LISTEN connection lost mid-run', () => {
+  test('the run says so once and polls: a reminder written after still goes out within about a second', async ({ db }) => {
+    const user = await createUser(db.knex);
+    const run = await follow('reminders', db, 8);
+
+    await db.knex.raw(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'planner-jobs:reminders:listen'`,
+    );
+    await run.waitFor('the LISTEN connection was lost');
+    const [reminder] = await remind(db.knex, user.id, [plusMs(new Date(), -100)]);
+    let row: { sent: boolean; sent_at: Date | null } = { sent: false, sent_at: null };
+    for (let i = 0; i < 40 && !row.sent; i++) {
+      await sleep(100);
+      row = await db.knex('reminders').where({ id: reminder.id }).first();
+    }
+
+    expect(row.sent).toBe(true);
+    expect(row.sent_at!.getTime() - reminder.remind_at.getTime()).toBeLessThan(2500);
+    const result = await run.done;
+    expect(result.code).toBe(0);
+    expect(result.stderr.split('the LISTEN connection was lost')).toHaveLength(2);
+  });
+});
+
 describe('following: stopping', () => {
   test('SIGTERM while waiting exits 0 within a second, recorded as succeeded', async ({ db }) => {
-    const run = await follow('reminders', db, 60);
-    await sleep(800); // past its first round: waiting
+    const run = await follow('reminders', db, 60, { LOG_LEVEL: 'debug' });
+    await run.waitFor('waiting for work'); // past its first round
 
     const signalled = Date.now();
     run.child.kill('SIGTERM');

@@ -110,7 +110,9 @@ export class Follower {
     const untilDue = next ? next.getTime() - clock().getTime() : Infinity;
     if (untilDue <= 0) return true;
     const poll = this.client ? SAFETY_POLL_MS : POLL_MS;
-    await this.sleep(Math.min(untilDue, windowEndMs - Date.now(), poll));
+    const sleepMs = Math.min(untilDue, windowEndMs - Date.now(), poll);
+    this.options.log.debug({ nextDue: next, sleepMs }, 'waiting for work');
+    await this.sleep(sleepMs);
     if (signal?.aborted) {
       this.interruptedWhileWaiting = true;
       return false;
@@ -142,7 +144,8 @@ export class Follower {
       const timer = setTimeout(done, Math.max(0, ms));
       this.options.signal?.addEventListener('abort', done, { once: true });
       this.wake = done;
-      if (this.notified) done();
+      // A notification or a signal that came while the next due instant was being read.
+      if (this.notified || this.options.signal?.aborted) done();
     });
   }
 
@@ -162,12 +165,15 @@ export class Follower {
     const settings = db.client.connectionSettings as pg.ClientConfig;
     const client = new pg.Client({ ...settings, application_name: `${settings.application_name ?? 'planner-jobs'}:listen` });
     const probe = `planner_jobs_probe_${randomBytes(6).toString('hex')}`;
-    client.on('error', (err) => {
-      if (this.client !== client) return; // failed while connecting: the catch below says it
-      log.warn({ err }, `the LISTEN connection failed; polling every ${POLL_MS / 1000} s instead`);
+    // Lost later (the server restarted, the backend was terminated): say so once and poll.
+    const lost = (err?: Error) => {
+      if (this.client !== client) return; // failed while connecting (the catch below says it), or closed by us
+      log.warn({ err }, `the LISTEN connection was lost; polling every ${POLL_MS / 1000} s instead`);
       void this.close();
       this.wake?.();
-    });
+    };
+    client.on('error', lost);
+    client.on('end', () => lost());
     try {
       await client.connect();
       let echoed: () => void = () => undefined;
