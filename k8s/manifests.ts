@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import { JOBS, JOB_NAMES, type JobName } from '../src/core/catalog.js';
 import { ExitCode } from '../src/core/errors.js';
+import { OVERLAP_MS } from '../src/core/follow.js';
 import { parseCron } from '../src/core/schedule.js';
 import { buildDashboard } from './monitoring/dashboard.js';
 import { alertGroups } from './monitoring/rules.js';
@@ -42,7 +43,8 @@ function resources(job?: JobName) {
 
 /** The pod every run uses: non-root, read-only root filesystem, env from the ConfigMap and the Secret. */
 function podTemplate(component: JobName | 'migrate', args: string[]) {
-  const { heapMi, spec } = resources(component === 'migrate' ? undefined : component);
+  const job = component === 'migrate' ? undefined : component;
+  const { heapMi, spec } = resources(job);
   return {
     metadata: { labels: { ...LABELS, 'app.kubernetes.io/component': component } },
     spec: {
@@ -60,6 +62,7 @@ function podTemplate(component: JobName | 'migrate', args: string[]) {
           env: [
             { name: 'NODE_OPTIONS', value: `--max-old-space-size=${heapMi}` },
             { name: 'PLANNER_DATA_DIR', value: '/tmp/planner-jobs' },
+            ...(job && JOBS[job].follows ? [{ name: 'PLANNER_FOLLOW', value: 'true' }] : []),
           ],
           resources: spec,
           securityContext: {
@@ -105,6 +108,9 @@ const LONGEST_ITEM_SECONDS: Partial<Record<JobName, number>> = { exports: LONGES
  */
 export function activeDeadlineSeconds(job: JobName): number {
   const period = parseCron(JOBS[job].schedule).periodSeconds;
+  // A following run lives until its next tick plus the overlap, within its budget, then ends the
+  // deliveries it has in flight (each bounded by the request timeout): its budget plus a minute.
+  if (JOBS[job].follows) return JOBS[job].maxRuntimeSeconds + 60;
   const longestItem = LONGEST_ITEM_SECONDS[job];
   if (longestItem !== undefined) {
     if (JOBS[job].parallelism <= 1) throw new Error(`${job}: a deadline past the period needs a job whose runs may overlap`);
@@ -113,8 +119,33 @@ export function activeDeadlineSeconds(job: JobName): number {
   return Math.min(JOBS[job].maxRuntimeSeconds + 60, period - Math.max(5, Math.floor(period / 20)));
 }
 
+/**
+ * Why a following job's CronJob is set as it is (written above it in cronjobs.yaml):
+ * - concurrencyPolicy Allow: each run overlaps the next by OVERLAP_MS on purpose, so there is
+ *   no gap while the next pod starts; Forbid would skip or delay the next tick instead (the
+ *   rows are shared safely: SKIP LOCKED, leases);
+ * - startingDeadlineSeconds: a start missed by up to a period less 5 s still covers the rest
+ *   of its minute, so it is started late rather than left to the next tick;
+ * - activeDeadlineSeconds: the time budget plus a minute, past the window (period + overlap),
+ *   so Kubernetes never kills a run in its window; a deadline while waiting ends it with 0.
+ */
+function followComment(job: JobName): string {
+  const { maxRuntimeSeconds } = JOBS[job];
+  const overlap = OVERLAP_MS / 1000;
+  return [
+    `# ${job} follows (PLANNER_FOLLOW=true): each run works until the next tick + ${overlap} s, handling each due row the`,
+    `# second it is due, so consecutive runs overlap by ${overlap} s and leave no gap while the next pod starts.`,
+    `# concurrencyPolicy Allow: the overlap is intended and safe (SKIP LOCKED, leases); Forbid would delay or skip the next tick.`,
+    `# startingDeadlineSeconds: a late start still covers the rest of its minute, so it starts up to a period less 5 s late.`,
+    `# activeDeadlineSeconds: the budget (${maxRuntimeSeconds} s) + 60 s, beyond the window: a run is never killed while it works;`,
+    `# a SIGTERM while it waits ends it with exit 0.`,
+  ]
+    .map((line) => `${line}\n`)
+    .join('');
+}
+
 function cronJob(job: JobName) {
-  const { schedule, parallelism } = JOBS[job];
+  const { schedule, parallelism, follows } = JOBS[job];
   const period = parseCron(schedule).periodSeconds;
   return {
     apiVersion: 'batch/v1',
@@ -123,10 +154,11 @@ function cronJob(job: JobName) {
     spec: {
       schedule,
       timeZone: 'Etc/UTC',
-      // Queue jobs share rows through SKIP LOCKED, so a late run may overlap the next; the rest run alone.
-      concurrencyPolicy: parallelism > 1 ? 'Allow' : 'Forbid',
+      // Queue jobs share rows through SKIP LOCKED, so a late run may overlap the next (a following
+      // one always does: followComment); the rest run alone.
+      concurrencyPolicy: parallelism > 1 || follows ? 'Allow' : 'Forbid',
       // A start missed by more than half a period (at most 5 minutes) is left to the next one.
-      startingDeadlineSeconds: Math.min(Math.floor(period / 2), 300),
+      startingDeadlineSeconds: follows ? period - 5 : Math.min(Math.floor(period / 2), 300),
       successfulJobsHistoryLimit: 3,
       failedJobsHistoryLimit: 3,
       jobTemplate: {
@@ -161,13 +193,18 @@ function migrateJob() {
 }
 
 const HEADER = '# Generated by `npm run k8s` from src/core/catalog.ts (k8s/manifests.ts); do not edit by hand.\n';
-const yaml = (objects: object[]) => HEADER + objects.map((object) => `---\n${stringify(object, { lineWidth: 0 })}`).join('');
+/** One YAML file of `objects`, each after its comment lines (`comments[i]`, when set). */
+const yaml = (objects: object[], comments: string[] = []) =>
+  HEADER + objects.map((object, i) => `---\n${comments[i] ?? ''}${stringify(object, { lineWidth: 0 })}`).join('');
 
 /** File name (under k8s/) → content, as committed: the kustomize base and k8s/monitoring. */
 export function renderManifests(): Record<string, string> {
   const groups = alertGroups();
   return {
-    'cronjobs.yaml': yaml(JOB_NAMES.map(cronJob)),
+    'cronjobs.yaml': yaml(
+      JOB_NAMES.map(cronJob),
+      JOB_NAMES.map((job) => (JOBS[job].follows ? followComment(job) : '')),
+    ),
     'migrate-job.yaml': yaml([migrateJob()]),
     'monitoring/prometheusrule.yaml': yaml([prometheusRule(groups)]),
     'monitoring/planner-jobs.rules.yml': HEADER + stringify({ groups }, { lineWidth: 0 }),

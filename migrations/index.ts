@@ -8,6 +8,7 @@ import * as retention from './20261122070000_retention.js';
 import * as rolloverHotUpdates from './20261123000000_rollover_hot_updates.js';
 import * as claims from './20261129000000_claims.js';
 import * as exportsLeaseToken from './20261129200000_exports_lease_token.js';
+import * as followNotify from './20261130000000_follow_notify.js';
 
 /**
  * Migrations are imported, not discovered on disk, so the same list works from the TypeScript
@@ -23,6 +24,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261123000000_rollover_hot_updates': rolloverHotUpdates,
   '20261129000000_claims': claims,
   '20261129200000_exports_lease_token': exportsLeaseToken,
+  '20261130000000_follow_notify': followNotify,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -5,16 +5,20 @@
  * compared on how many threads, and the medians of `npm run bench -- notifications --repeat N`
  * (bench/results/notifications.json) when there are some; between `<!-- guarantees-figures:start -->`
  * and `<!-- guarantees-figures:end -->`: the `npm run chaos` figures per job (chaos/results/latest.json),
- * left as they are when there are no chaos results. Exits 1, changing nothing, when a marker or the
+ * left as they are when there are no chaos results; between `<!-- latency:start -->` and
+ * `<!-- latency:end -->`: `npm run bench -- latency` (bench/results/latency.json; alone with
+ * `npm run readme:figures -- latency`). Exits 1, changing nothing, when a marker or the
  * benchmark results are missing.
  */
 import fs from 'node:fs/promises';
+import type { LatencyRow } from '../bench/latency.js';
 import { combinedTable, rowsTable, type JobRows } from '../bench/support/table.js';
 
 const README = 'README.md';
 const BENCH_RESULTS = 'bench/results/all.json';
 const NOTIFICATIONS_RESULTS = 'bench/results/notifications.json';
 const CHAOS_RESULTS = 'chaos/results/latest.json';
+const LATENCY_RESULTS = 'bench/results/latency.json';
 
 interface BenchResults {
   machine: string;
@@ -105,6 +109,43 @@ function guarantees(chaos: ChaosResults): string {
   ].join('\n');
 }
 
+/**
+ * Between `<!-- latency:start -->` and `<!-- latency:end -->`: lateness per scenario, following
+ * next to plain one-run-per-minute, from bench/results/latency.json; `readme` unchanged (said on
+ * stderr) when there are no latency results.
+ */
+async function latencyFigures(readme: string): Promise<string> {
+  const latency = await readJson<BenchResults>(LATENCY_RESULTS);
+  if (!latency) {
+    process.stderr.write(
+      `${LATENCY_RESULTS} is missing: the latency figures are left as they are (run \`npm run bench -- latency\`)\n`,
+    );
+    return readme;
+  }
+  const rows = latency.jobs.flatMap((job) => job.rows as unknown as LatencyRow[]);
+  const seconds = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '–');
+  const table = rows.map(
+    (row) =>
+      `| ${row.scenario} | ${row.mode} | ${row.reminders.toLocaleString('en')} | ${row.delivered.toLocaleString('en')} | ${row.expired} | ${seconds(row.p50)} | ${seconds(row.p99)} | ${seconds(row.max)} | ${
+        row.duplicates === 0 && row.missing === 0 ? 'yes' : `no: ${row.duplicates} duplicates, ${row.missing} missing`
+      } |`,
+  );
+  const scenarios = [...new Map(rows.map((row) => [row.scenario, row.compared.split(';')[0]])).entries()];
+  return between(
+    readme,
+    'latency',
+    [
+      `\`${latency.command}\` on ${latency.machine}, ${day(latency.date)}: lateness is the arrival at the local push service minus \`remind_at\` (for a reminder that fell due while nothing ran: minus the first run's start), in seconds, over each delivered reminder.`,
+      '',
+      '| scenario | schedule | reminders | delivered | expired | p50 s | p99 s | max s | exactly once |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---|',
+      ...table,
+      '',
+      ...scenarios.map(([scenario, what]) => `- ${scenario}: ${what}.`),
+    ].join('\n'),
+  );
+}
+
 /** `text` with what lies between the `name` markers replaced by `content`. */
 function between(text: string, name: string, content: string): string {
   const start = `<!-- ${name}:start -->`;
@@ -116,11 +157,18 @@ function between(text: string, name: string, content: string): string {
 }
 
 async function main(): Promise<void> {
+  // `npm run readme:figures -- latency`: that block alone (the latency benchmark is run by name, not by `all`).
+  if (process.argv[2] === 'latency') {
+    await fs.writeFile(README, await latencyFigures(await fs.readFile(README, 'utf8')));
+    process.stdout.write(`${README}: latency figures rewritten\n`);
+    return;
+  }
   const bench = await readJson<BenchResults>(BENCH_RESULTS);
   if (!bench) throw new MissingInput(`${BENCH_RESULTS} is missing: run \`npm run bench -- all\` first`);
   const chaos = await readJson<ChaosResults>(CHAOS_RESULTS);
   const notifications = await readJson<BenchResults>(NOTIFICATIONS_RESULTS);
   let readme = between(await fs.readFile(README, 'utf8'), 'performance', performance(bench, notifications));
+  readme = await latencyFigures(readme);
   if (chaos) readme = between(readme, 'guarantees-figures', guarantees(chaos));
   else process.stderr.write(`${CHAOS_RESULTS} is missing: the guarantees figures are left as they are (run \`npm run chaos\`)\n`);
   await fs.writeFile(README, readme);

@@ -4,8 +4,9 @@ import { JOBS, JOB_NAMES } from '../src/core/catalog.js';
 import { parseCron } from '../src/core/schedule.js';
 import { cli } from './support/cli.js';
 
+// Not the comments, nor the variable lines (SHELL=, PATH=).
 const jobLines = (stdout: string) =>
-  stdout.split('\n').filter((line) => line !== '' && !line.startsWith('#') && !line.includes('='));
+  stdout.split('\n').filter((line) => line !== '' && !line.startsWith('#') && !/^[A-Z_]+=/.test(line));
 
 describe('crontab: one line per enabled job, from JOB_<NAME>_SCHEDULE / JOB_<NAME>_ENABLED', () => {
   it('with no variables set prints every job at its default schedule, exactly crontab.example', async () => {
@@ -17,7 +18,7 @@ describe('crontab: one line per enabled job, from JOB_<NAME>_SCHEDULE / JOB_<NAM
     expect(lines).toHaveLength(JOB_NAMES.length);
     for (const job of JOB_NAMES) {
       expect(lines).toContain(
-        `${JOBS[job].schedule} set -a; . /etc/planner-jobs/env; set +a; planner-jobs ${job} 2>&1 | logger -t planner-jobs/${job}`,
+        `${JOBS[job].schedule} set -a; . /etc/planner-jobs/env; set +a; ${JOBS[job].follows ? 'PLANNER_FOLLOW=true ' : ''}planner-jobs ${job} 2>&1 | logger -t planner-jobs/${job}`,
       );
     }
   });
@@ -47,6 +48,14 @@ describe('crontab: one line per enabled job, from JOB_<NAME>_SCHEDULE / JOB_<NAM
     expect(lines.some((line) => line.includes('cleanup-tokens'))).toBe(false);
     expect(run.stdout).toContain('# cleanup-tokens: turned off (JOB_CLEANUP_TOKENS_ENABLED=false)');
     expect(lines).toHaveLength(JOB_NAMES.length - 1);
+  });
+
+  it('runs the following jobs (reminders, notifications) with PLANNER_FOLLOW=true, the others without', async () => {
+    const lines = jobLines((await cli(['crontab'], {})).stdout);
+    for (const job of JOB_NAMES) {
+      const line = lines.find((l) => l.includes(` planner-jobs ${job} `))!;
+      expect(line.includes(`; PLANNER_FOLLOW=true planner-jobs ${job} `), job).toBe(['reminders', 'notifications'].includes(job));
+    }
   });
 
   it('escapes % (a crontab line ends at an unescaped %)', async () => {

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { CONTAINER, LONGEST_EXPORT_SECONDS, renderManifests } from '../k8s/manifests.js';
 import { JOBS, JOB_NAMES } from '../src/core/catalog.js';
+import { OVERLAP_MS } from '../src/core/follow.js';
 import { parseCron } from '../src/core/schedule.js';
 import { cli } from './support/cli.js';
 import { test } from './support/db.js';
@@ -108,8 +109,9 @@ describe('k8s: the kustomize base', () => {
     const cronJobs = (await readManifests()).filter((o) => o.kind === 'CronJob');
     for (const cron of cronJobs) {
       const job = cron.metadata.name.replace('planner-jobs-', '') as keyof typeof JOBS;
-      const scalesOut = JOBS[job].parallelism > 1;
-      expect(cron.spec.concurrencyPolicy, job).toBe(scalesOut ? 'Allow' : 'Forbid');
+      // A following job's runs overlap by design (PLANNER_FOLLOW: until the next tick plus an overlap).
+      const overlaps = JOBS[job].parallelism > 1 || JOBS[job].follows;
+      expect(cron.spec.concurrencyPolicy, job).toBe(overlaps ? 'Allow' : 'Forbid');
       expect(cron.spec.jobTemplate.spec.parallelism, job).toBe(JOBS[job].parallelism);
     }
     expect(cronJobs.find((c) => c.metadata.name === 'planner-jobs-notifications')!.spec.concurrencyPolicy).toBe('Allow');
@@ -121,7 +123,9 @@ describe('k8s: the kustomize base', () => {
       const job = cron.metadata.name.replace('planner-jobs-', '') as keyof typeof JOBS;
       const period = parseCron(JOBS[job].schedule).periodSeconds;
       const spec = cron.spec.jobTemplate.spec;
-      if (job !== 'exports') expect(spec.activeDeadlineSeconds, job).toBeLessThan(period);
+      if (job !== 'exports' && !JOBS[job].follows) expect(spec.activeDeadlineSeconds, job).toBeLessThan(period);
+      // A following run must never be killed inside its window: the next tick plus the overlap.
+      if (JOBS[job].follows) expect(spec.activeDeadlineSeconds, job).toBeGreaterThan(period + OVERLAP_MS / 1000);
       expect(spec.activeDeadlineSeconds, job).toBeGreaterThanOrEqual(Math.min(JOBS[job].maxRuntimeSeconds, period / 2));
       expect(cron.spec.startingDeadlineSeconds, job).toBeGreaterThan(0);
       expect(cron.spec.startingDeadlineSeconds, job).toBeLessThan(period);

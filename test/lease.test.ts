@@ -1,7 +1,8 @@
 // Pure table tests of the queues' lease-and-retry policy and of `settle`: the random draw and
 // the clock are injected, nothing opens a connection.
 import { describe, expect, test } from 'vitest';
-import { QUEUE_POLICIES, leaseClock, leaseUntil, nextAttemptAt, parseRetryAfter, retryDelayMs } from '../src/core/lease.js';
+import { runClock } from '../src/core/clock.js';
+import { QUEUE_POLICIES, leaseUntil, nextAttemptAt, parseRetryAfter, retryDelayMs } from '../src/core/lease.js';
 import { settle } from '../src/jobs/notifications/settle.js';
 import type { ClaimedNotification, Delivery } from '../src/jobs/notifications/types.js';
 
@@ -63,14 +64,14 @@ describe('attempts: the last one is final', () => {
   });
 });
 
-describe('leases: held for the queue lease past the lease clock, which moves from the run`s now', () => {
+describe('leases: held for the queue lease past the run`s clock, which moves from the run`s now', () => {
   test('a claim at the run`s now holds 5 minutes (notifications) or 2 (exports)', () => {
     expect(leaseUntil(notifications, NOW)).toEqual(new Date('2025-06-01T12:05:00Z'));
     expect(leaseUntil(exports, NOW)).toEqual(new Date('2025-06-01T12:02:00Z'));
   });
 
   test('the clock starts at the run`s now (a replayed --now) and never goes back', () => {
-    const clock = leaseClock(NOW);
+    const clock = runClock(NOW);
     const first = clock();
     expect(first.getTime() - NOW.getTime()).toBeGreaterThanOrEqual(0);
     expect(first.getTime() - NOW.getTime()).toBeLessThan(1000);

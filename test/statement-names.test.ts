@@ -15,10 +15,10 @@ import { test } from './support/db.js';
 const UNNAMED_ALLOWED = /^(begin|commit|rollback|savepoint|release)\b|^(insert into|update) "job_runs"/i;
 
 describe('every statement a job sends starts with its name, /* planner-jobs:<job>.<step> */', () => {
-  test('the demo data through every job: no unnamed statement reaches the server', async ({ db }) => {
+  test('the demo data through every job, following ones too: no unnamed statement reaches the server', async ({ db }) => {
     const exportDir = await fs.mkdtemp(path.join(os.tmpdir(), 'planner-jobs-names-'));
-    const config = loadConfig({ DATABASE_URL: db.url, EXPORT_DIR: exportDir });
-    const log = createLogger({ level: 'silent', stream: new Writable({ write: (_c, _e, done) => done() }) });
+    const config = loadConfig({ DATABASE_URL: db.url, EXPORT_DIR: exportDir, PLANNER_FOLLOW: 'true' });
+    const log = createLogger({ level: 'silent', pretty: false, stream: new Writable({ write: (_c, _e, done) => done() }) });
     const now = new Date('2026-03-10T12:00:00Z');
     await seedDemo(db.knex, now);
     const sent: { job: string; sql: string }[] = [];
@@ -27,10 +27,13 @@ describe('every statement a job sends starts with its name, /* planner-jobs:<job
     try {
       for (const name of JOB_NAMES) {
         running = name;
+        const job = await jobWithDefaults(name);
+        // A following job drains its queue, asks for the next due instant, then waits: stopped there.
+        const signal = job.follow ? AbortSignal.timeout(1500) : undefined;
         const { exitCode } = await executeRun(
-          await jobWithDefaults(name),
+          job,
           { knex: db.knex, config, log },
-          { now, nowFixed: true, dryRun: false, batchSize: JOBS[name].batchSize, maxRuntimeSeconds: 30 },
+          { now, nowFixed: true, dryRun: false, batchSize: JOBS[name].batchSize, maxRuntimeSeconds: 30, signal },
         );
         expect(exitCode, name).toBe(0);
       }
@@ -38,6 +41,7 @@ describe('every statement a job sends starts with its name, /* planner-jobs:<job
       await fs.rm(exportDir, { recursive: true, force: true });
     }
 
+    expect(sent.map(({ sql }) => sql)).toContainEqual(expect.stringMatching(/^\/\* planner-jobs:reminders\.nextDue \*\//));
     const unnamed = sent.filter(({ sql }) => !sql.startsWith('/* planner-jobs:') && !UNNAMED_ALLOWED.test(sql));
     expect(unnamed.map(({ job, sql }) => `${job}: ${sql.slice(0, 80)}`)).toEqual([]);
     // Every job was heard from, so the check covered each one's statements.

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { JOB_NAMES, jobEnvName } from '../core/catalog.js';
+import { JOBS, JOB_NAMES, jobEnvName } from '../core/catalog.js';
 import { action } from '../core/lifecycle.js';
 import type { Config } from '../core/config.js';
 import { ExitCode } from '../core/errors.js';
@@ -31,7 +31,10 @@ const HEADER = `# planner-jobs: one line per job, written by \`planner-jobs cron
 # LOCKED, so overlapping runs share the work; and every run's time budget (--max-runtime) ends
 # it before its next start. The locks live in the database, so they also hold across hosts,
 # which a local flock cannot. Add \`flock -n /run/lock/planner-jobs-<job>.lock\` only to save a
-# process start.
+# process start (never to a PLANNER_FOLLOW=true line).
+#
+# PLANNER_FOLLOW=true: reminders and notifications keep working until their next tick plus 15 s,
+# each due reminder handled the second it is due; the next minute's run takes over meanwhile.
 SHELL=/bin/sh
 PATH=/usr/local/bin:/usr/bin:/bin
 `;
@@ -44,7 +47,8 @@ export function renderCrontab(config: Config, options: CrontabOptions = DEFAULTS
     const output = options.logDir
       ? `>> ${sh(`${options.logDir.replace(/\/+$/, '')}/${job}.log`)} 2>&1`
       : `2>&1 | logger -t planner-jobs/${job}`;
-    const command = `set -a; . ${sh(options.environmentFile)}; set +a; ${sh(options.bin)} ${job} ${output}`;
+    const follow = JOBS[job].follows ? 'PLANNER_FOLLOW=true ' : '';
+    const command = `set -a; . ${sh(options.environmentFile)}; set +a; ${follow}${sh(options.bin)} ${job} ${output}`;
     // An unescaped % ends a crontab command (the rest becomes its stdin).
     return `${schedules[job].expression} ${command.replace(/%/g, '\\%')}`;
   });

@@ -45,7 +45,8 @@ export const registerDemo = (program: Command) =>
             const job = await jobWithDefaults(name);
             const { summary, exitCode } = await executeRun(
               job,
-              { knex: db.knex, config: invocation.config, log: invocation.log, progress: invocation.progress },
+              // Each job once, through: no following (PLANNER_FOLLOW) here.
+              { knex: db.knex, config: { ...invocation.config, follow: false }, log: invocation.log, progress: invocation.progress },
               {
                 now,
                 nowFixed: true,

@@ -4,9 +4,18 @@ import { usageError } from './errors.js';
 /**
  * Every job reads "now" from the run (`ctx.now`: `--now`, else the clock at the start), never from
  * `new Date()`, so that replays and tests control it. The instant is fixed for the whole run:
- * batches of one run agree on what is due. Leases, which outlive a moment, run on `leaseClock`
- * (lease.ts).
+ * batches of one round of a run agree on what is due. Leases and a following run's later rounds,
+ * which outlive a moment, read the run's clock (`ctx.clock()`, {@link runClock}).
  */
+
+/** A reading of a clock: the instant it says it is now. */
+export type Clock = () => Date;
+
+/** The run's clock: the run's first now plus the real time elapsed since, so a replayed `--now` still moves at the real pace. */
+export function runClock(runNow: Date): Clock {
+  const started = performance.now();
+  return () => new Date(runNow.getTime() + (performance.now() - started));
+}
 
 // The offset a `--now` names: Z, or ±hh[:mm]. Real offsets lie within ±14:00 (Pacific/Kiritimati).
 const OFFSET = /(?:Z|([+-])(\d{2})(?::?(\d{2}))?)$/i;

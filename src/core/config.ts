@@ -36,6 +36,14 @@ export interface Config {
   metricsFile?: string;
   /** Where runs also push their metrics (a Prometheus Pushgateway); unset: no push. */
   pushgatewayUrl?: string;
+  /**
+   * PLANNER_FOLLOW: a `reminders` or `notifications` run keeps working until its schedule's next
+   * tick (plus an overlap) instead of exiting once drained (src/core/follow.ts). The stock
+   * schedule sets it on those lines; a run by hand leaves it off.
+   */
+  follow: boolean;
+  /** PLANNER_LISTEN: following wakes on LISTEN/NOTIFY; false (behind PgBouncer in transaction mode): a 1 s poll. */
+  listen: boolean;
   /** `prune` deletes finished job_runs and sent notifications older than this many days. */
   retentionDays: number;
   logLevel: string;
@@ -231,6 +239,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     metricsFile: read('METRICS_FILE') && path.resolve(cwd, read('METRICS_FILE')!),
     pushgatewayUrl: url('PUSHGATEWAY_URL', ['http:', 'https:']),
     retentionDays: int('RETENTION_DAYS', 90, 1, 36_500),
+    follow: bool('PLANNER_FOLLOW', false),
+    listen: bool('PLANNER_LISTEN', true),
     logLevel,
   };
   if (problems.length > 0) throw configError(`bad configuration: ${problems.join('; ')}`);

@@ -15,7 +15,7 @@ import { Sql, sql } from './sql.js';
 export interface QueuePolicy {
   /** Claims an item gets; the failure of the last one is final. */
   maxAttempts: number;
-  /** How long a claim holds past the lease clock's now, in milliseconds. */
+  /** How long a claim holds past the run's clock's now, in milliseconds. */
   leaseMs: number;
   /** The backoff's ceiling before the first retry, in ms; it doubles per attempt, up to `maxDelayMs`. */
   baseDelayMs: number;
@@ -75,15 +75,7 @@ export function parseRetryAfter(value: string | null | undefined, clockMs = Date
   return Number.isNaN(date) ? undefined : Math.max(0, date - clockMs);
 }
 
-/** The clock leases run on: the run's now plus the time elapsed since, so a replayed `--now` still moves at the real pace. */
-export type LeaseClock = () => Date;
-
-export function leaseClock(runNow: Date): LeaseClock {
-  const started = performance.now();
-  return () => new Date(runNow.getTime() + (performance.now() - started));
-}
-
-/** The end of a claim taken (or renewed) at `now` (the lease clock's reading). */
+/** The end of a claim taken (or renewed) at `now` (a reading of the run's clock, `ctx.clock()`). */
 export const leaseUntil = (policy: QueuePolicy, now: Date): Date => new Date(now.getTime() + policy.leaseMs);
 
 /**

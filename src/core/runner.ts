@@ -2,8 +2,10 @@ import os from 'node:os';
 import type { Knex } from 'knex';
 import type { JobName, OnDemandCommand } from './catalog.js';
 import type { Config } from './config.js';
+import { runClock } from './clock.js';
 import { withDryRun } from './db.js';
 import { ExitCode, classify, type ExitError } from './errors.js';
+import { Follower, windowEnd, type FollowSource } from './follow.js';
 import type { Logger } from './logger.js';
 import { redactSecrets } from './redact.js';
 import { Tally } from './tally.js';
@@ -23,7 +25,14 @@ export interface RunOptions {
 export interface RunContext {
   readonly job: JobName;
   readonly runId: string;
+  /**
+   * The instant this round of the run treats as now: `--now` (else the clock at the start), and
+   * in a following run the run's clock when a round starts. Fixed within a round: its batches
+   * agree on what is due.
+   */
   readonly now: Date;
+  /** The run's clock: the run's first now plus the real time elapsed since (leases, deadlines). */
+  clock(): Date;
   readonly dryRun: boolean;
   readonly batchSize: number;
   readonly config: Config;
@@ -38,6 +47,13 @@ export interface RunContext {
   readonly signal?: AbortSignal;
   /** True once the time budget is spent or a signal asked the run to stop: claim nothing more. */
   shouldStop(): boolean;
+  /**
+   * Called when the queue is drained. Not following (PLANNER_FOLLOW off, a dry run, a job without
+   * `follow`): false at once, the run ends. Following: waits for the next work (src/core/follow.ts),
+   * advances `now` to the run's clock and resolves true for another round, or false when the
+   * window ended or a signal came.
+   */
+  waitForWork(): Promise<boolean>;
   /** Ends the run as `skipped`: it did nothing, because another run holds the job's lock (the contract's status). */
   skipRun(reason: string): void;
   /** One line for the spinner. */
@@ -55,6 +71,8 @@ export interface Job {
    * a dry run, which writes nowhere.
    */
   preflight?(config: Config): Promise<void>;
+  /** Set when the job can follow (PLANNER_FOLLOW): its wake-ups and next due instant. */
+  follow?: FollowSource;
   run(ctx: RunContext): Promise<void>;
 }
 
@@ -104,6 +122,20 @@ export async function executeRun(
     .returning<{ id: string }[]>('id');
   const log = deps.log.child({ job: recorded, runId });
   log.info({ dryRun: options.dryRun, now: options.now.toISOString(), batchSize: options.batchSize }, `${recorded} started`);
+  const clock = runClock(options.now);
+  let roundNow = options.now;
+  const follower =
+    job.follow && config.follow && !options.dryRun
+      ? await Follower.open({
+          source: job.follow,
+          db: knex,
+          log,
+          clock,
+          windowEndMs: windowEnd(config.jobs[job.name].schedule, started, deadline),
+          listen: config.listen,
+          signal: options.signal,
+        })
+      : undefined;
 
   const tally = new Tally();
   let skipReason: string | undefined;
@@ -112,7 +144,10 @@ export async function executeRun(
   const context = (db: Knex | Knex.Transaction): RunContext => ({
     job: job.name,
     runId,
-    now: options.now,
+    get now() {
+      return roundNow;
+    },
+    clock,
     dryRun: options.dryRun,
     batchSize: options.batchSize,
     config,
@@ -127,6 +162,11 @@ export async function executeRun(
     skipRun: (reason) => {
       skipReason = reason;
     },
+    waitForWork: async () => {
+      if (!follower || !(await follower.wait(roundNow))) return false;
+      roundNow = clock();
+      return true;
+    },
     progress: (text) => deps.progress?.(`${job.name}: ${text}`),
   });
 
@@ -135,14 +175,22 @@ export async function executeRun(
     await withDryRun(knex, options.dryRun, (db) => job.run(context(db)));
   } catch (err) {
     failure = classify(err);
+  } finally {
+    await follower?.close();
   }
 
-  const status: RunStatus = failure || interrupted() || tally.failedCount > 0 ? 'failed' : skipReason ? 'skipped' : 'succeeded';
+  // A following run stopped by a signal while it waited had nothing in hand: it ends as it would
+  // have at its window's end, not as an interrupted run.
+  const idleStop = follower?.interruptedWhileWaiting === true;
+  const cutShort = interrupted() && !idleStop;
+  const status: RunStatus = failure || cutShort || tally.failedCount > 0 ? 'failed' : skipReason ? 'skipped' : 'succeeded';
   const reason = failure
     ? undefined
-    : interrupted()
+    : cutShort
       ? 'interrupted'
-      : (skipReason ?? (budgetSpent ? 'time budget spent' : undefined));
+      : idleStop
+        ? 'stopped while waiting'
+        : (skipReason ?? (budgetSpent ? 'time budget spent' : undefined));
   const error = failure && redactSecrets(failure.message);
   const summary: RunSummary = {
     job: recorded,

@@ -24,6 +24,8 @@ export interface Received {
   topic: string | undefined;
   bytes: number;
   answered: number | 'hang';
+  /** When it arrived (Date.now()): lateness in the latency benchmark. */
+  receivedAt: number;
 }
 
 export interface TestSubscription {
@@ -202,6 +204,7 @@ export class PushService {
       topic: req.headers.topic as string | undefined,
       bytes: body.length,
       answered: answer === 'hang' ? 'hang' : answer.status,
+      receivedAt: Date.now(),
     });
     for (const waiter of this.waiters.filter((w) => w.count <= this.received.length)) {
       this.waiters.splice(this.waiters.indexOf(waiter), 1);

@@ -2,7 +2,6 @@ import { usageError } from '../../core/errors.js';
 import type { Job, RunContext } from '../../core/runner.js';
 import { claimNext, createClaimed, failAbandoned, type ClaimedExport } from './claim.js';
 import type { FormatName } from './formats/index.js';
-import { leaseClock, type LeaseClock } from '../../core/lease.js';
 import { runExport } from './runExport.js';
 import { SnapshotReader } from './rows.js';
 import { openStorage, probeStorage, type DownloadLink } from './storage/index.js';
@@ -20,16 +19,15 @@ export const exportsJob: Job = {
   name: 'exports',
   preflight: probeStorage,
   async run(ctx) {
-    const clock = leaseClock(ctx.now);
-    const abandoned = await failAbandoned(ctx.db, clock());
+    const abandoned = await failAbandoned(ctx.db, ctx.clock());
     if (abandoned.length > 0) {
       ctx.log.warn({ ids: abandoned }, `${abandoned.length} export(s) failed for good: their lease expired on the last attempt`);
       ctx.tally.fail(abandoned.map((id) => ({ id, reason: 'lease expired on the last attempt' })));
     }
     const tried: string[] = [];
-    await withStorage(ctx, clock, async (exportOne) => {
+    await withStorage(ctx, async (exportOne) => {
       while (!ctx.shouldStop()) {
-        const job = await claimNext(ctx.db, clock(), tried);
+        const job = await claimNext(ctx.db, ctx.clock(), tried);
         if (!job) return;
         tried.push(job.id);
         await exportOne(job);
@@ -49,10 +47,9 @@ export const exportNowJob = (userId: string, format: FormatName, onLink: (link: 
   recordAs: 'export',
   preflight: probeStorage,
   async run(ctx) {
-    const clock = leaseClock(ctx.now);
-    const job = await createClaimed(ctx.db, clock(), userId, format);
+    const job = await createClaimed(ctx.db, ctx.clock(), userId, format);
     if (!job) throw usageError(`no user with id ${userId}`);
-    await withStorage(ctx, clock, async (exportOne) => {
+    await withStorage(ctx, async (exportOne) => {
       const link = await exportOne(job);
       if (link) onLink(link);
     });
@@ -62,13 +59,12 @@ export const exportNowJob = (userId: string, format: FormatName, onLink: (link: 
 /** Opens storage and the run's reading connection around `work`, and closes both after it. */
 async function withStorage(
   ctx: RunContext,
-  clock: LeaseClock,
   work: (exportOne: (job: ClaimedExport) => Promise<DownloadLink | undefined>) => Promise<void>,
 ): Promise<void> {
   const storage = await openStorage(ctx.config);
   const reader = new SnapshotReader(ctx.db);
   try {
-    await work((job) => runExport(ctx, job, storage, reader, clock));
+    await work((job) => runExport(ctx, job, storage, reader));
   } finally {
     storage.close();
     await reader.close();

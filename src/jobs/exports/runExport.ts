@@ -1,7 +1,6 @@
 import { Transform, Writable, pipeline } from 'node:stream';
 import * as streams from 'node:stream/promises';
 import { describeError, isUnavailable, unavailableError, type ExitError } from '../../core/errors.js';
-import type { LeaseClock } from '../../core/lease.js';
 import { redactSecrets } from '../../core/redact.js';
 import type { RunContext } from '../../core/runner.js';
 import { POLICY, type ClaimedExport } from './claim.js';
@@ -33,7 +32,6 @@ export async function runExport(
   job: ClaimedExport,
   storage: ExportStorage,
   reader: SnapshotReader,
-  clock: LeaseClock,
 ): Promise<DownloadLink | undefined> {
   const format = FORMATS[job.format];
   const key = storage.key(job.user_id, job.id, format.extension);
@@ -46,7 +44,7 @@ export async function runExport(
     ? undefined
     : setInterval(
         () => {
-          renewLease(ctx.db, job, clock())
+          renewLease(ctx.db, job, ctx.clock())
             .then((held) => held || stop.abort(new Stopped('its lease expired and another run took the job over')))
             .catch((err) => log.warn({ err }, 'could not renew the export lease'));
         },
@@ -63,7 +61,7 @@ export async function runExport(
     else if (Date.now() - progress.at >= STALL_SECONDS * 1000) stop.abort(new Error(`no progress for ${STALL_SECONDS} s`));
   }, STALL_CHECK_MS);
   try {
-    const exportedAt = clock();
+    const exportedAt = ctx.clock();
     await reader.read(job.user_id, async (rows) => {
       const body = await format.render(rows, {
         format_version: FORMAT_VERSION,
@@ -90,7 +88,7 @@ export async function runExport(
       ctx.tally.done('exported', [job.id]);
       return undefined;
     }
-    const at = clock();
+    const at = ctx.clock();
     const link = await storage.link(key, at);
     if (!(await markComplete(ctx.db, job, { key, link, bytes, at, notifyAfter: ctx.now }))) {
       log.warn(`export ${job.id}: another run took the job over; its result stands`);
@@ -107,7 +105,7 @@ export async function runExport(
     ctx.tally.count('bytes', bytes);
     return link;
   } catch (err) {
-    await settleFailure(ctx, job, runFault(storage, err), err, stop.signal, clock(), log);
+    await settleFailure(ctx, job, runFault(storage, err), err, stop.signal, ctx.clock(), log);
     return undefined;
   } finally {
     clearInterval(heartbeat);

@@ -1,8 +1,10 @@
 import pLimit, { type LimitFunction } from 'p-limit';
+import type { FollowSource } from '../../core/follow.js';
 import type { Job, RunContext } from '../../core/runner.js';
+import { query, sql } from '../../core/sql.js';
 import { ChatSender } from './chat.js';
 import { claimNotifications } from './claim.js';
-import { QUEUE_POLICIES, leaseClock, leaseUntil } from '../../core/lease.js';
+import { QUEUE_POLICIES, leaseUntil } from '../../core/lease.js';
 import { DEFAULT_NOTIFICATIONS_OPTIONS, FLUSH_INTERVAL_MS, type NotificationsOptions } from './policy.js';
 import { DeliveryRecorder, type Attempt } from './record.js';
 import { settle, type Settlement } from './settle.js';
@@ -20,17 +22,19 @@ import { PushSender } from './webPush.js';
  * 3. record each delivery as it completes (group commit every FLUSH_INTERVAL_MS) and, with its
  *    last delivery, the notification's new state (sent / retry later / failed), fenced by the
  *    lease token so a run that lost its lease writes nothing;
- * until the queue is empty or the time budget is spent. A dry run claims and reports, sends nothing.
+ * until the queue is empty or the time budget is spent; following (PLANNER_FOLLOW), it then waits
+ * for the next `run_after` or a new notification and claims it that second, until its window
+ * ends. A dry run claims and reports, sends nothing.
  * A delivery holds its `concurrency` slot until it is recorded, so a run killed at any moment
  * leaves at most `concurrency` messages sent but unrecorded (sent again by the next run).
  */
 export const notificationsJob = (options: NotificationsOptions = DEFAULT_NOTIFICATIONS_OPTIONS): Job => ({
   name: 'notifications',
+  follow: followNotifications,
   async run(ctx) {
     const { push, chat } = openChannels(ctx, options);
     const recorder = new DeliveryRecorder(ctx, FLUSH_INTERVAL_MS);
     const limit = pLimit(options.concurrency);
-    const clock = leaseClock(ctx.now);
     const deliver = async (batch: ClaimedNotification[]) => {
       await push?.prepare(batch);
       const attempts = await Promise.all(
@@ -51,9 +55,12 @@ export const notificationsJob = (options: NotificationsOptions = DEFAULT_NOTIFIC
     let previous: Promise<void> = Promise.resolve();
     try {
       while (!ctx.shouldStop()) {
-        const until = leaseUntil(QUEUE_POLICIES.notifications, clock());
+        const until = leaseUntil(QUEUE_POLICIES.notifications, ctx.clock());
         const batch = await claimNotifications(ctx, ctx.batchSize, until, push !== undefined);
-        if (batch.length === 0) break;
+        if (batch.length === 0) {
+          if (await ctx.waitForWork()) continue;
+          break;
+        }
         if (ctx.dryRun) {
           ctx.tally.done(
             'would_deliver',
@@ -75,6 +82,23 @@ export const notificationsJob = (options: NotificationsOptions = DEFAULT_NOTIFIC
     }
   },
 });
+
+/**
+ * Wake-ups of a following run: the triggers' channel, and the next pending `run_after` or
+ * expiring lease (notifications_pending_idx, notifications_leased_idx: one index probe each).
+ */
+const followNotifications: FollowSource = {
+  channel: 'planner_jobs_notifications',
+  nextDue: async (db, after) => {
+    const [row] = await query<{ due: Date | null }>(
+      db,
+      sql`/* planner-jobs:notifications.nextDue */
+        SELECT least((SELECT min(run_after) FROM notifications WHERE status = 'pending' AND run_after > ${after}),
+                     (SELECT min(locked_until) FROM notifications WHERE status = 'processing' AND locked_until > ${after})) AS due`,
+    );
+    return row.due;
+  },
+};
 
 /**
  * One notification's attempt: each send runs in a `limit` slot that it keeps until its outcome
