@@ -37,7 +37,7 @@ export const registerStatus = (program: Command) =>
           }
           const runs = await query<RunRow>(
             db.knex,
-            `SELECT r.job, r.id, r.status, r.started_at, r.finished_at, r.dry_run, r.processed, r.failed,
+            `/* planner-jobs:status.recentRuns */ SELECT r.job, r.id, r.status, r.started_at, r.finished_at, r.dry_run, r.processed, r.failed,
                     r.details->>'reason' AS reason, r.details->'error'->>'message' AS error
                FROM unnest(:jobs::text[]) WITH ORDINALITY AS j(job, position)
                CROSS JOIN LATERAL (

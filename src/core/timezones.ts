@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Knex } from 'knex';
 import type { Logger } from './logger.js';
-import { query } from './sql.js';
+import { query, sql, type Sql } from './sql.js';
 
 /**
  * One resolution of a time zone name, used by every job and by `rollover --tz`.
@@ -129,13 +129,9 @@ export function resolveZoneNames(serverNames: readonly string[], abbreviations: 
 }
 
 /**
- * The resolution as a SQL table `zone_map (name, zone)`, for `LEFT JOIN ${ZONE_MAP_SQL} ON
- * zone_map.name = lower(users.timezone)`; bind it with `zoneMapBindings(resolution)`. A small
- * hash join per batch, not a function call per row.
+ * The resolution as a SQL table `zone_map (name, zone)`, a fragment carrying its own values, for
+ * `LEFT JOIN ${zoneMapTable(resolution)} ON zone_map.name = lower(users.timezone)`. A small hash
+ * join per batch, not a function call per row.
  */
-export const ZONE_MAP_SQL = 'unnest(:zoneMapNames::text[], :zoneMapZones::text[]) AS zone_map (name, zone)';
-
-export const zoneMapBindings = (resolution: ZoneResolution) => ({
-  zoneMapNames: resolution.names,
-  zoneMapZones: resolution.zones,
-});
+export const zoneMapTable = (resolution: ZoneResolution): Sql =>
+  sql`unnest(${resolution.names}::text[], ${resolution.zones}::text[]) AS zone_map (name, zone)`;

@@ -1,7 +1,7 @@
 import type { Step } from '../../core/batches.js';
-import { query } from '../../core/sql.js';
+import { query, sql, type Sql } from '../../core/sql.js';
 import type { ItemFailure } from '../../core/tally.js';
-import { ZONE_MAP_SQL, zoneMapBindings, type ZoneResolution } from '../../core/timezones.js';
+import { zoneMapTable, type ZoneResolution } from '../../core/timezones.js';
 
 interface BatchResult {
   /** Sources whose next instance this batch created, and each one's due date. */
@@ -12,7 +12,7 @@ interface BatchResult {
   reminders: number;
 }
 
-const ELIGIBLE = `is_recurring AND completed AND due_date IS NOT NULL AND last_processed_at IS NULL`;
+const ELIGIBLE = sql`is_recurring AND completed AND due_date IS NOT NULL AND last_processed_at IS NULL`;
 
 /**
  * Claims eligible tasks oldest completion first (`FOR NO KEY UPDATE SKIP LOCKED`), with a keyset
@@ -26,20 +26,19 @@ const ELIGIBLE = `is_recurring AND completed AND due_date IS NOT NULL AND last_p
 function claimInCompletionOrder(): Step['claim'] {
   let after: string | undefined;
   return async (trx, _ctx, limit, exclude) => {
-    const claim = (from: string, max: number) =>
+    const claim = (from: Sql, max: number) =>
       query<{ id: string; completed: string | null }>(
         trx,
-        `/* planner-jobs:recurring.claim */ SELECT id, completed_at::text AS completed FROM tasks
+        sql`/* planner-jobs:recurring.claim */ SELECT id, completed_at::text AS completed FROM tasks
           WHERE ${ELIGIBLE} AND ${from}
-            AND id <> ALL (:exclude::uuid[])
+            AND id <> ALL (${exclude}::uuid[])
           ORDER BY completed_at
-          LIMIT :limit
+          LIMIT ${max}
           FOR NO KEY UPDATE SKIP LOCKED`,
-        { exclude, limit: max, ...(after !== undefined && { after }) },
       );
-    const timed = await claim(after === undefined ? 'completed_at IS NOT NULL' : 'completed_at >= :after::timestamptz', limit);
+    const timed = await claim(after === undefined ? sql`completed_at IS NOT NULL` : sql`completed_at >= ${after}::timestamptz`, limit);
     after = timed.at(-1)?.completed ?? after;
-    const untimed = timed.length < limit ? await claim('completed_at IS NULL', limit - timed.length) : [];
+    const untimed = timed.length < limit ? await claim(sql`completed_at IS NULL`, limit - timed.length) : [];
     return [...timed, ...untimed].map((task) => task.id);
   };
 }
@@ -59,15 +58,15 @@ export const createNextInstances = (zones: ZoneResolution): Step => ({
   async apply(trx, ctx, ids) {
     const [result] = await query<BatchResult>(
       trx,
-      `/* planner-jobs:recurring.createNextInstances */ WITH source AS (
+      sql`/* planner-jobs:recurring.createNextInstances */ WITH source AS (
          -- The claimed rows are locked: their ctid stays valid for the update below.
          SELECT tasks.*, tasks.ctid AS row, u.timezone AS stored_zone, zone_map.zone AS timezone, zone_map.zone IS NOT NULL AS zone_known,
                 -- Completed late: the next instance comes after the completion; early: after the due date.
-                greatest(tasks.due_date, coalesce(tasks.completed_at, :now)) AS after
-           FROM unnest(:ids::uuid[]) AS claimed (id)
+                greatest(tasks.due_date, coalesce(tasks.completed_at, ${ctx.now})) AS after
+           FROM unnest(${ids}::uuid[]) AS claimed (id)
            JOIN tasks ON tasks.id = claimed.id
            JOIN users u ON u.id = tasks.user_id
-           LEFT JOIN ${ZONE_MAP_SQL} ON zone_map.name = lower(u.timezone)
+           LEFT JOIN ${zoneMapTable(zones)} ON zone_map.name = lower(u.timezone)
           WHERE ${ELIGIBLE}
        ), anchored AS (
          -- A task the API wrote has no anchor: its own due date, on the owner's wall clock, is one.
@@ -80,13 +79,13 @@ export const createNextInstances = (zones: ZoneResolution): Step => ({
          INSERT INTO tasks (user_id, title, description, priority, tags, due_date, completed, status, is_recurring,
                             recurrence_type, recurrence_interval, recurrence_anchor, recurrence_parent_id, created_at, updated_at)
          SELECT user_id, title, description, priority, tags, next_due, false, 'open', true,
-                recurrence_type, recurrence_interval, anchor, id, :now, :now
+                recurrence_type, recurrence_interval, anchor, id, ${ctx.now}, ${ctx.now}
            FROM dated
           WHERE next_due IS NOT NULL
          ON CONFLICT (recurrence_parent_id) WHERE recurrence_parent_id IS NOT NULL DO NOTHING
          RETURNING id, recurrence_parent_id, due_date
        ), processed AS (
-         UPDATE tasks SET last_processed_at = :now
+         UPDATE tasks SET last_processed_at = ${ctx.now}
            FROM dated
           WHERE tasks.ctid = dated.row AND dated.next_due IS NOT NULL
          RETURNING tasks.id
@@ -95,7 +94,7 @@ export const createNextInstances = (zones: ZoneResolution): Step => ({
          INSERT INTO reminders (user_id, task_id, remind_at, channels, message, carried_from, created_at)
          SELECT r.user_id, created.id,
                 created.due_date + (extract(epoch FROM r.remind_at) - extract(epoch FROM dated.due_date)) * interval '1 second',
-                r.channels, r.message, r.id, :now
+                r.channels, r.message, r.id, ${ctx.now}
            FROM created
            JOIN dated ON dated.id = created.recurrence_parent_id
            JOIN reminders r ON r.task_id = dated.id
@@ -111,7 +110,6 @@ export const createNextInstances = (zones: ZoneResolution): Step => ({
                         ELSE 'the next due date overflows the calendar (after 9999-12-31)' END)), '[]')
             FROM dated WHERE next_due IS NULL) AS failures,
          (SELECT count(*)::int FROM carried) AS reminders`,
-      { ids, ...zoneMapBindings(zones), now: ctx.now },
     );
     const created = result.created.map(({ source, due }) => ({ source, due: new Date(due).toISOString() }));
     const logAt = ctx.dryRun ? 'info' : 'debug';

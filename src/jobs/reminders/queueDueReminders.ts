@@ -1,6 +1,6 @@
 import type { Step } from '../../core/batches.js';
-import { query } from '../../core/sql.js';
-import { ZONE_MAP_SQL, zoneMapBindings, type ZoneResolution } from '../../core/timezones.js';
+import { query, sql } from '../../core/sql.js';
+import { zoneMapTable, type ZoneResolution } from '../../core/timezones.js';
 
 /**
  * Due, unsent reminders (`remind_at <= now`), oldest first. One statement per batch decides each
@@ -26,35 +26,35 @@ export function queueDueReminders(zones: ZoneResolution): Step {
     async claim(trx, ctx, limit, exclude) {
       const rows = await query<{ id: string; remind_at: Date }>(
         trx,
-        `/* planner-jobs:reminders.claimDue */ SELECT id, remind_at FROM reminders
-          WHERE NOT sent AND remind_at <= :now AND remind_at >= :after
-            AND id <> ALL (:exclude::uuid[])
+        sql`/* planner-jobs:reminders.claimDue */ SELECT id, remind_at FROM reminders
+          WHERE NOT sent AND remind_at <= ${ctx.now} AND remind_at >= ${after}
+            AND id <> ALL (${exclude}::uuid[])
           ORDER BY remind_at
-          LIMIT :limit
+          LIMIT ${limit}
           FOR UPDATE SKIP LOCKED`,
-        { now: ctx.now, after, exclude, limit },
       );
       if (rows.length > 0) after = rows[rows.length - 1].remind_at;
       return rows.map((row) => row.id);
     },
 
     async apply(trx, ctx, ids) {
+      const oldest = new Date(ctx.now.getTime() - ctx.config.reminderMaxLatenessMs);
       const [result] = await query<{ queued: string[]; skipped: string[]; expired: string[]; notified: number }>(
         trx,
         // The batch's tasks and users are named by key (`= ANY` of the batch's own ids), so each
         // batch reads only its rows instead of a hash join over the whole tasks table.
-        `/* planner-jobs:reminders.queueDueReminders */ WITH batch AS (
+        sql`/* planner-jobs:reminders.queueDueReminders */ WITH batch AS (
          SELECT id, user_id, task_id, remind_at, channels, message FROM reminders
-          WHERE id = ANY (:ids::uuid[]) AND NOT sent
+          WHERE id = ANY (${ids}::uuid[]) AND NOT sent
        ), due AS (
          SELECT r.id, r.user_id, r.task_id, r.remind_at, r.channels, r.message, t.title AS task_title, t.due_date,
                 CASE WHEN r.task_id IS NOT NULL AND (t.id IS NULL OR t.completed) THEN 'skipped'
-                     WHEN r.remind_at < :oldest THEN 'expired'
+                     WHEN r.remind_at < ${oldest} THEN 'expired'
                      ELSE 'queued' END AS outcome,
                 coalesce(zone_map.zone, 'UTC') AS zone
            FROM batch r
            JOIN users u ON u.id = r.user_id AND u.id = ANY (ARRAY(SELECT user_id FROM batch))
-           LEFT JOIN ${ZONE_MAP_SQL} ON zone_map.name = lower(u.timezone)
+           LEFT JOIN ${zoneMapTable(zones)} ON zone_map.name = lower(u.timezone)
            LEFT JOIN tasks t ON t.id = r.task_id AND t.id = ANY (ARRAY(SELECT task_id FROM batch))
        ), queued AS (
          INSERT INTO notifications (user_id, title, body, url, data, channels, source, dedupe_key, run_after, created_at)
@@ -65,15 +65,15 @@ export function queueDueReminders(zones: ZoneResolution): Step {
                   'Due ' || to_char(due_date AT TIME ZONE zone, 'Dy DD Mon YYYY, HH24:MI') || ' (' || zone || ')'), ''),
                 CASE WHEN task_id IS NOT NULL THEN '/tasks/' || task_id END,
                 jsonb_build_object('reminder_id', id, 'task_id', task_id, 'remind_at', remind_at),
-                channels, 'reminder', 'reminder:' || id, :now, :now
+                channels, 'reminder', 'reminder:' || id, ${ctx.now}, ${ctx.now}
            FROM due
           WHERE outcome = 'queued'
          ON CONFLICT (dedupe_key) DO NOTHING
          RETURNING 1
        ), marked AS (
-         UPDATE reminders r SET sent = true, sent_at = :now, outcome = due.outcome
+         UPDATE reminders r SET sent = true, sent_at = ${ctx.now}, outcome = due.outcome
            FROM due
-          WHERE r.id = due.id AND r.id = ANY (:ids::uuid[])
+          WHERE r.id = due.id AND r.id = ANY (${ids}::uuid[])
          RETURNING r.id, r.outcome
        )
        SELECT coalesce(array_agg(id::text) FILTER (WHERE outcome = 'queued'), '{}') AS queued,
@@ -81,7 +81,6 @@ export function queueDueReminders(zones: ZoneResolution): Step {
               coalesce(array_agg(id::text) FILTER (WHERE outcome = 'expired'), '{}') AS expired,
               (SELECT count(*)::int FROM queued) AS notified
          FROM marked`,
-        { now: ctx.now, oldest: new Date(ctx.now.getTime() - ctx.config.reminderMaxLatenessMs), ids, ...zoneMapBindings(zones) },
       );
       return {
         done: result.queued,
