@@ -1,8 +1,17 @@
 import { runSteps } from '../../core/batches.js';
+import type { Config } from '../../core/config.js';
 import type { Job } from '../../core/runner.js';
 import { query, sql } from '../../core/sql.js';
 import { resolveZones } from '../../core/timezones.js';
 import { queueDueReminders } from './queueDueReminders.js';
+
+/** What the reminders job reads from the configuration. */
+export interface RemindersSettings {
+  /** REMINDER_MAX_LATENESS in milliseconds: a reminder due longer ago than this is expired, not sent. */
+  maxLatenessMs: number;
+}
+
+export const remindersSettings = (config: Config): RemindersSettings => ({ maxLatenessMs: config.reminderMaxLatenessMs });
 
 /**
  * Reminder Dispatcher (every minute; overlapping runs share the work through SKIP LOCKED):
@@ -30,7 +39,7 @@ export const remindersJob: Job = {
   async run(ctx) {
     const zones = await resolveZones(ctx.db, ctx.log);
     // A new step each round: its keyset cursor starts again, so a reminder written behind it is found.
-    do await runSteps(ctx, [queueDueReminders(zones)], 'rows');
+    do await runSteps(ctx, [queueDueReminders(zones, remindersSettings(ctx.config))], 'rows');
     while (!ctx.shouldStop() && (await ctx.waitForWork()));
   },
 };

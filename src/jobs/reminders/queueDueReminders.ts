@@ -1,6 +1,7 @@
 import type { Step } from '../../core/batches.js';
 import { query, sql } from '../../core/sql.js';
 import { zoneMapTable, type ZoneResolution } from '../../core/timezones.js';
+import type { RemindersSettings } from './index.js';
 
 /**
  * Due, unsent reminders (`remind_at <= now`), oldest first. One statement per batch decides each
@@ -14,7 +15,7 @@ import { zoneMapTable, type ZoneResolution } from '../../core/timezones.js';
  *   task's due time in the IANA zone the user's stored zone resolves to, named in the body
  *   (`resolveZones`, read once per run; UTC when it resolves to none).
  */
-export function queueDueReminders(zones: ZoneResolution): Step {
+export function queueDueReminders(zones: ZoneResolution, settings: RemindersSettings): Step {
   // Where the last batch ended: each claim continues from there instead of walking again over
   // the index entries of reminders this run already sent (they stay in the partial index until
   // vacuum). A reminder left behind (locked by another run that then failed) is due again for
@@ -38,7 +39,7 @@ export function queueDueReminders(zones: ZoneResolution): Step {
     },
 
     async apply(trx, ctx, ids) {
-      const oldest = new Date(ctx.now.getTime() - ctx.config.reminderMaxLatenessMs);
+      const oldest = new Date(ctx.now.getTime() - settings.maxLatenessMs);
       const [result] = await query<{ queued: string[]; skipped: string[]; expired: string[]; notified: number }>(
         trx,
         // The batch's tasks and users are named by key (`= ANY` of the batch's own ids), so each
