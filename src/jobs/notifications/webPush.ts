@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -8,7 +7,7 @@ import webpush from 'web-push';
 import type { HostList } from '../../core/addresses.js';
 import { describeError } from '../../core/errors.js';
 import { EndpointPolicy, isEndpointRefused } from './endpoints.js';
-import { Encryptor } from './encryptor.js';
+import { Encryptor, NOT_ON_CURVE, unusableKeys, type EncryptItem } from './encryptor.js';
 import { pushPayload } from './payload.js';
 import { parseRetryAfter, pushPolicy, pushTopic } from './policy.js';
 import type { ClaimedNotification, Delivery, Subscription } from './types.js';
@@ -55,8 +54,8 @@ export class PushSender {
   private readonly endpoints: EndpointPolicy;
   private readonly perOrigin = new Map<string, LimitFunction>();
   private readonly encryptor = new Encryptor();
-  /** Ciphertexts (or why the keys are unusable) made by `prepare`, by notification and subscription. */
-  private readonly prepared = new Map<string, Buffer | string>();
+  /** What `prepare` made, by notification and subscription: where and what to post, or why the keys are unusable. */
+  private readonly prepared = new Map<string, { url: URL; body: Buffer } | string>();
 
   constructor(
     private readonly vapid: VapidSigner,
@@ -76,18 +75,27 @@ export class PushSender {
     });
   }
 
-  /** Encrypts a batch's payloads on the worker thread, ahead of `send`. */
+  /**
+   * Checks each subscription's endpoint and keys and encrypts the batch's payloads on the worker
+   * thread, ahead of `send`: what `send` then needs (URL, body, or why the subscription is
+   * unusable) is computed once per message.
+   */
   async prepare(batch: readonly ClaimedNotification[]): Promise<void> {
-    const owed = batch.flatMap((notification) => {
+    const owed: { key: string; url: URL; item: EncryptItem }[] = [];
+    for (const notification of batch) {
       const { bytes } = pushPayload(notification);
-      if (!bytes) return [];
-      return notification.subscriptions.flatMap((subscription) => {
-        const keys = this.usable(subscription);
-        return typeof keys === 'string' ? [] : [{ key: `${notification.id}/${subscription.id}`, keys, bytes }];
-      });
+      if (!bytes) continue;
+      for (const subscription of notification.subscriptions) {
+        const usable = this.usable(subscription);
+        if ('url' in usable)
+          owed.push({ key: preparedKey(notification, subscription), url: usable.url, item: { ...usable.keys, payload: bytes } });
+      }
+    }
+    const results = await this.encryptor.encrypt(owed.map(({ item }) => item));
+    owed.forEach(({ key, url }, i) => {
+      const body = results[i];
+      this.prepared.set(key, typeof body === 'string' ? body : { url, body });
     });
-    const results = await this.encryptor.encrypt(owed.map(({ keys, bytes }) => ({ ...keys, payload: bytes })));
-    owed.forEach(({ key }, i) => this.prepared.set(key, results[i]));
   }
 
   async send(subscription: Subscription, notification: ClaimedNotification): Promise<Delivery> {
@@ -96,32 +104,30 @@ export class PushSender {
       subscription_id: subscription.id,
       ...fields,
     });
-    const keys = this.usable(subscription);
-    if (typeof keys === 'string') return delivery({ status_code: null, outcome: 'failed', error: keys, quarantine: true });
-
-    const key = `${notification.id}/${subscription.id}`;
-    let cipherText = this.prepared.get(key);
+    const key = preparedKey(notification, subscription);
+    let ready = this.prepared.get(key);
     this.prepared.delete(key);
-    if (cipherText === undefined) {
+    // Not prepared: a refused endpoint, malformed keys, or a message that cannot fit.
+    if (ready === undefined) {
+      const usable = this.usable(subscription);
+      if (!('url' in usable)) return delivery({ status_code: null, outcome: 'failed', error: usable.refused, quarantine: true });
       const message = pushPayload(notification);
       if (!message.bytes) return delivery({ status_code: null, outcome: 'failed', error: message.problem, unsendable: true });
-      cipherText = encrypt(keys, message.bytes);
+      const body = encrypt(usable.keys, message.bytes);
+      ready = typeof body === 'string' ? body : { url: usable.url, body };
     }
-    // Well-formed bytes that web-push still cannot use.
-    if (typeof cipherText === 'string') {
-      return delivery({ status_code: null, outcome: 'failed', error: `unusable keys: ${cipherText}`, quarantine: true });
-    }
-    const ready = cipherText;
-    const origin = new URL(subscription.endpoint).origin;
-    let limit = this.perOrigin.get(origin);
-    if (!limit) this.perOrigin.set(origin, (limit = pLimit(this.options.connectionsPerOrigin)));
+    if (typeof ready === 'string') return delivery({ status_code: null, outcome: 'failed', error: ready, quarantine: true });
+    const { url } = ready;
+    let limit = this.perOrigin.get(url.origin);
+    if (!limit) this.perOrigin.set(url.origin, (limit = pLimit(this.options.connectionsPerOrigin)));
     try {
-      let response = await limit(() => this.post(subscription, notification, origin, ready));
+      let response = await limit(() => this.post(url, notification, ready.body));
       // The service's own limit is below 4 KB: send it again without the body (title and url kept).
       if (response.status === 413) {
         const smaller = pushPayload(notification, { withBody: false }).bytes;
-        const again = smaller && encrypt(keys, smaller);
-        if (again instanceof Buffer) response = await limit(() => this.post(subscription, notification, origin, again));
+        const keys = readKeys(subscription);
+        const again = smaller && typeof keys !== 'string' && encrypt(keys, smaller);
+        if (again instanceof Buffer) response = await limit(() => this.post(url, notification, again));
       }
       return delivery(classify(response));
     } catch (err) {
@@ -135,24 +141,22 @@ export class PushSender {
     await this.encryptor.close();
   }
 
-  /** The subscription's keys when it may be sent to; else why not (a refused endpoint, malformed keys). */
-  private usable(subscription: Subscription): Keys | string {
-    return this.endpoints.refusal(subscription.endpoint) ?? readKeys(subscription);
+  /** The endpoint's URL and the subscription's keys when it may be sent to; else why not (a refused endpoint, malformed keys). */
+  private usable(subscription: Subscription): { url: URL; keys: Keys } | { refused: string } {
+    const url = this.endpoints.target(subscription.endpoint);
+    if (typeof url === 'string') return { refused: url };
+    const keys = readKeys(subscription);
+    return typeof keys === 'string' ? { refused: keys } : { url, keys };
   }
 
-  private post(
-    subscription: Subscription,
-    notification: ClaimedNotification,
-    origin: string,
-    cipherText: Buffer,
-  ): Promise<Response> {
+  private post(url: URL, notification: ClaimedNotification, cipherText: Buffer): Promise<Response> {
     const { ttlSeconds, urgency } = pushPolicy(notification, this.now);
     return new Promise<Response>((resolve, reject) => {
-      const request = https.request(subscription.endpoint, {
+      const request = https.request(url, {
         method: 'POST',
         agent: this.agent,
         headers: {
-          Authorization: this.vapid.authorization(origin),
+          Authorization: this.vapid.authorization(url.origin),
           TTL: String(ttlSeconds),
           Urgency: urgency,
           Topic: pushTopic(notification.id),
@@ -196,14 +200,16 @@ export class PushSender {
   }
 }
 
-/** web-push's aes128gcm ciphertext, or why it could not encrypt with these keys. */
+/** web-push's aes128gcm ciphertext, or why it could not encrypt with these keys (`unusableKeys`). */
 function encrypt(keys: Keys, payload: Buffer): Buffer | string {
   try {
     return webpush.encrypt(keys.p256dh, keys.auth, payload, 'aes128gcm').cipherText;
   } catch (err) {
-    return describeError(err);
+    return unusableKeys(err as Error & { code?: string });
   }
 }
+
+const preparedKey = (notification: ClaimedNotification, subscription: Subscription) => `${notification.id}/${subscription.id}`;
 
 /**
  * The reason a push service gave: the `reason`, `message` or `error` string of a JSON error
@@ -246,23 +252,14 @@ function classify({ status, retryAfter, reason }: Response): Omit<Delivery, 'cha
  * The subscription's keys (RFC 8291 §3.2: an uncompressed P-256 point, 65 bytes from 0x04, and a
  * 16-byte auth secret) as base64url, or why they cannot be used. Browsers' `getKey()` passed
  * through `btoa()` gives standard base64 (`+`, `/`, `=` padding), the Push API's `toJSON()`
- * base64url: both are read. The point must lie on the curve.
+ * base64url: both are read. Whether the point lies on the curve is checked by the encryption's
+ * ECDH itself (`unusableKeys`), before any connection.
  */
 function readKeys({ p256dh, auth }: Subscription): Keys | string {
   const decode = (text: string) => (/^[A-Za-z0-9+/_-]+={0,2}$/.test(text) ? Buffer.from(text, 'base64') : undefined);
   const key = decode(p256dh);
-  if (!key || key.length !== 65 || key[0] !== 4 || !onP256(key)) return 'p256dh is not an uncompressed P-256 public key';
+  if (!key || key.length !== 65 || key[0] !== 4) return NOT_ON_CURVE;
   const secret = decode(auth);
   if (!secret || secret.length !== 16) return 'auth is not a 16-byte secret';
   return { p256dh: key.toString('base64url'), auth: secret.toString('base64url') };
-}
-
-/** True when the point lies on P-256 (OpenSSL refuses to convert one that does not). */
-function onP256(point: Buffer): boolean {
-  try {
-    crypto.ECDH.convertKey(point, 'prime256v1');
-    return true;
-  } catch {
-    return false;
-  }
 }
