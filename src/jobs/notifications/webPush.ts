@@ -3,11 +3,10 @@ import http from 'node:http';
 import tls from 'node:tls';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { Agent } from 'undici';
-import webpush from 'web-push';
 import type { HostList } from '../../core/addresses.js';
 import { describeError } from '../../core/errors.js';
 import { EndpointPolicy, isEndpointRefused } from './endpoints.js';
-import { Encryptor, NOT_ON_CURVE, unusableKeys, type EncryptItem } from './encryptor.js';
+import { Encryptor, encryptHere, NOT_ON_CURVE, type EncryptItem } from './encryptor.js';
 import { pushPayload } from './payload.js';
 import { parseRetryAfter, pushPolicy, pushTopic } from './policy.js';
 import type { ClaimedNotification, Delivery, Subscription } from './types.js';
@@ -31,10 +30,10 @@ interface Response {
   reason: string;
 }
 
-/** RFC 8291 keys, as base64url whichever base64 alphabet the subscription was stored in. */
+/** RFC 8291 keys, decoded from whichever base64 alphabet the subscription was stored in. */
 interface Keys {
-  p256dh: string;
-  auth: string;
+  p256dh: Buffer;
+  auth: Buffer;
 }
 
 /** What is read of an error answer's body at most: a push service's JSON error, never a page of anything. */
@@ -43,8 +42,8 @@ const MAX_ERROR_BODY_BYTES = 512;
 const MAX_REASON_CHARS = 200;
 
 /**
- * Web Push (RFC 8030/8291/8292) over kept-alive connections: the payload encrypted with web-push
- * (aes128gcm, on a worker thread batch by batch), the cached VAPID header of the endpoint's origin, TTL / Urgency / Topic from the
+ * Web Push (RFC 8030/8291/8292) over kept-alive connections: the payload encrypted (RFC 8291
+ * aes128gcm, on a worker thread batch by batch), the cached VAPID header of the endpoint's origin, TTL / Urgency / Topic from the
  * notification, at most `connectionsPerOrigin` requests in flight per origin. Endpoints are
  * user input: only those `EndpointPolicy` permits are connected to; the others, and malformed
  * keys, quarantine their subscription without any connection.
@@ -115,7 +114,7 @@ export class PushSender {
       if (!('url' in usable)) return delivery({ status_code: null, outcome: 'failed', error: usable.refused, quarantine: true });
       const message = pushPayload(notification);
       if (!message.bytes) return delivery({ status_code: null, outcome: 'failed', error: message.problem, unsendable: true });
-      const body = encrypt(usable.keys, message.bytes);
+      const body = encryptHere({ ...usable.keys, payload: message.bytes });
       ready = typeof body === 'string' ? body : { url: usable.url, body };
     }
     if (typeof ready === 'string') return delivery({ status_code: null, outcome: 'failed', error: ready, quarantine: true });
@@ -128,7 +127,7 @@ export class PushSender {
       if (response.status === 413) {
         const smaller = pushPayload(notification, { withBody: false }).bytes;
         const keys = readKeys(subscription);
-        const again = smaller && typeof keys !== 'string' && encrypt(keys, smaller);
+        const again = smaller && typeof keys !== 'string' && encryptHere({ ...keys, payload: smaller });
         if (again instanceof Buffer) response = await limit(() => this.post(url, notification, again));
       }
       return delivery(classify(response));
@@ -198,15 +197,6 @@ export class PushSender {
   }
 }
 
-/** web-push's aes128gcm ciphertext, or why it could not encrypt with these keys (`unusableKeys`). */
-function encrypt(keys: Keys, payload: Buffer): Buffer | string {
-  try {
-    return webpush.encrypt(keys.p256dh, keys.auth, payload, 'aes128gcm').cipherText;
-  } catch (err) {
-    return unusableKeys(err as Error & { code?: string });
-  }
-}
-
 const preparedKey = (notification: ClaimedNotification, subscription: Subscription) => `${notification.id}/${subscription.id}`;
 
 /**
@@ -259,5 +249,5 @@ function readKeys({ p256dh, auth }: Subscription): Keys | string {
   if (!key || key.length !== 65 || key[0] !== 4) return NOT_ON_CURVE;
   const secret = decode(auth);
   if (!secret || secret.length !== 16) return 'auth is not a 16-byte secret';
-  return { p256dh: key.toString('base64url'), auth: secret.toString('base64url') };
+  return { p256dh: key, auth: secret };
 }
