@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import pg from 'pg';
+import type pg from 'pg';
 import type { RunContext } from '../../core/runner.js';
 import type { Settlement } from './settle.js';
 import type { ClaimedNotification, Delivery } from './types.js';
@@ -116,8 +116,8 @@ export class DeliveryRecorder {
  */
 async function recordOutcomes(ctx: RunContext, outcomes: readonly Outcome[]): Promise<string[]> {
   if (outcomes.length === 0) return [];
-  const json = (value: unknown) => `${pg.escapeLiteral(JSON.stringify(value))}::json`;
-  const now = `${pg.escapeLiteral(ctx.now.toISOString())}::timestamptz`;
+  const json = (value: unknown) => `${literal(JSON.stringify(value))}::json`;
+  const now = `${literal(ctx.now.toISOString())}::timestamptz`;
   const leases = json([...new Map(outcomes.map((o) => [o.id, { id: o.id, lease_token: o.lease_token }])).values()]);
   const settlements = outcomes.flatMap((o) => (o.settlement ? [{ ...o.settlement, lease_token: o.lease_token }] : []));
   const facts = subscriptionFacts(outcomes);
@@ -135,7 +135,7 @@ async function recordOutcomes(ctx: RunContext, outcomes: readonly Outcome[]): Pr
   // deliveries' foreign-key checks share-lock them, so they queue instead of deadlocking.
   if (facts.length > 0)
     statements.push(
-      `SELECT 1 FROM push_subscriptions WHERE id = ANY (${pg.escapeLiteral(`{${facts.map((f) => f.id).join(',')}}`)}::uuid[]) ORDER BY id FOR UPDATE`,
+      `SELECT 1 FROM push_subscriptions WHERE id = ANY (${literal(`{${facts.map((f) => f.id).join(',')}}`)}::uuid[]) ORDER BY id FOR UPDATE`,
     );
   if (deliveries.length > 0)
     statements.push(
@@ -175,6 +175,15 @@ async function recordOutcomes(ctx: RunContext, outcomes: readonly Outcome[]): Pr
   const owned = new Set(fence.map((row) => row.id));
   return [...new Set(outcomes.map((o) => o.id))].filter((id) => !owned.has(id));
 }
+
+/**
+ * A PostgreSQL string literal, as libpq's PQescapeLiteral makes it: quotes doubled and, in an
+ * E'' literal, backslashes too, so it reads the same whatever `standard_conforming_strings` is.
+ * By regular expression: pg's escapeLiteral appends character by character, and a flush's JSON
+ * is kilobytes (its garbage doubled the main thread's GC time).
+ */
+const literal = (text: string) =>
+  text.includes('\\') ? ` E'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'` : `'${text.replace(/'/g, "''")}'`;
 
 /**
  * Runs statements (no parameters: values are literals) as one simple-protocol query on one pooled
