@@ -1,9 +1,10 @@
+import crypto from 'node:crypto';
 import https from 'node:https';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Knex } from 'knex';
 import webpush from 'web-push';
+import { encryptAes128gcm, type EncryptItem } from '../src/jobs/notifications/encryptor.js';
 import { DEFAULT_NOTIFICATIONS_OPTIONS } from '../src/jobs/notifications/policy.js';
 import { pushPayload } from '../src/jobs/notifications/payload.js';
 import { PushService, type TestSubscription } from '../test/support/pushService.js';
@@ -36,18 +37,16 @@ export async function seedPendingPushes(
   );
 }
 
-interface EncryptItem {
-  p256dh: string;
-  auth: string;
-  payload: Buffer;
-}
-
-// Plain CommonJS run with eval, like the job's encryptor: waits for "go", encrypts its share, says "done".
+// Plain CommonJS run with eval, like the job's encryptor: waits for "go", encrypts its share with
+// the job's own RFC 8291 code, says "done".
 const FLOOR_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const webpush = require(workerData.webPush);
+const crypto = require('node:crypto');
+const encrypt = ${encryptAes128gcm.toString()};
+const ecdh = crypto.createECDH('prime256v1');
+const items = workerData.items.map(({ p256dh, auth, payload }) => [Buffer.from(p256dh), Buffer.from(auth), Buffer.from(payload)]);
 parentPort.once('message', () => {
-  for (const { p256dh, auth, payload } of workerData.items) webpush.encrypt(p256dh, auth, Buffer.from(payload), 'aes128gcm');
+  for (const [p256dh, auth, payload] of items) encrypt(crypto, ecdh, p256dh, auth, payload);
   parentPort.postMessage('done');
 });
 parentPort.postMessage('ready');
@@ -58,11 +57,10 @@ parentPort.postMessage('ready');
  * the threads are started and handed their share before the clock starts.
  */
 async function encryptOnThreads(items: EncryptItem[], threads: number) {
-  const webPush = createRequire(import.meta.url).resolve('web-push');
   const share = Math.ceil(items.length / threads);
   const workers = Array.from(
     { length: threads },
-    (_, i) => new Worker(FLOOR_WORKER, { eval: true, workerData: { webPush, items: items.slice(i * share, (i + 1) * share) } }),
+    (_, i) => new Worker(FLOOR_WORKER, { eval: true, workerData: { items: items.slice(i * share, (i + 1) * share) } }),
   );
   const next = (worker: Worker) =>
     new Promise<void>((resolve, reject) => {
@@ -88,8 +86,9 @@ async function encryptOnThreads(items: EncryptItem[], threads: number) {
 /**
  * `rows` pending notifications to `rows` subscriptions (one per user) on the local HTTPS push
  * service: the job through the CLI; the naive way (web-push's README: one `sendNotification`
- * after another, each signing its own JWT); the floor (the encryption alone, no network) on one
- * thread and on `JOB_THREADS` worker threads. The push service verifies every JWT and decrypts
+ * after another, each signing its own JWT); the floor (the encryption alone with the job's RFC 8291
+ * code, no network) on one thread and on `JOB_THREADS` worker threads, and web-push's `encrypt`
+ * alone as an extra row. The CLI row carries the figures issue #16 sets targets for. The push service verifies every JWT and decrypts
  * one message in 50 (its CPU is shared). Then the two queues a team would otherwise reach for,
  * set up fairly (see queues/compare.ts): pg-boss and BullMQ workers in as many processes as
  * planner-jobs has threads, the same sends in flight, planner-jobs' cached VAPID header; and, as
@@ -138,15 +137,20 @@ export const notificationsBench: Benchmark = {
         url: '/tasks/1',
         source: 'reminder',
       };
-      const items = subscriptions.map((s) => ({
-        p256dh: s.p256dh,
-        auth: s.auth,
+      const items: EncryptItem[] = subscriptions.map((s) => ({
+        p256dh: Buffer.from(s.p256dh, 'base64url'),
+        auth: Buffer.from(s.auth, 'base64url'),
         payload: pushPayload({ ...sample, id: s.name } as never).bytes!,
       }));
+      const ecdh = crypto.createECDH('prime256v1');
       const floorRun = await time(async () => {
-        for (const { p256dh, auth, payload } of items) webpush.encrypt(p256dh, auth, payload, 'aes128gcm');
+        for (const { p256dh, auth, payload } of items) encryptAes128gcm(crypto, ecdh, p256dh, auth, payload);
       });
       const threadedFloorRun = await encryptOnThreads(items, JOB_THREADS);
+      const webPushFloorRun = await time(async () => {
+        for (const { p256dh, auth, payload } of items)
+          webpush.encrypt(p256dh.toString('base64url'), auth.toString('base64url'), payload, 'aes128gcm');
+      });
 
       // Naive: web-push's README, one message after another. The agent only adds the test CA
       // (keep-alive like Node's global agent).
@@ -181,15 +185,26 @@ export const notificationsBench: Benchmark = {
       const bullmq = await bullmqVariant(queues, 'cached');
       const bullmqSigning = await bullmqVariant(queues, 'per-message');
 
+      // The issue's targets (#16), from this run: CPU per message against the encryption's, speed against the best peer.
+      const perMessage = (run: { cpuSeconds?: number }, count: number) => (run.cpuSeconds ?? NaN) / count;
+      const cliItems = summary.counts.push_delivered ?? 0;
+      const bestPeer = Math.max(...[pgBoss, bullmq].map((peer) => peer.items / peer.seconds));
+      const figures = {
+        'CPU µs/message': perMessage(cli, cliItems) * 1e6,
+        'CPU × encryption': perMessage(cli, cliItems) / perMessage(floorRun, rows),
+        '× best peer (messages/s)': cliItems / cli.seconds / bestPeer,
+      };
+
       return [
         {
           variant: 'planner-jobs notifications (CLI)',
-          items: summary.counts.push_delivered ?? 0,
+          items: cliItems,
           threads: JOB_THREADS,
           compared: cliCompared(
             'notifications',
-            `${JOB_THREADS} threads (a main thread sending, one encryption worker), ${DEFAULT_NOTIFICATIONS_OPTIONS.connectionsPerOrigin} connections to the push service`,
+            `${JOB_THREADS} threads (a main thread sending with undici, one encryption worker), ${DEFAULT_NOTIFICATIONS_OPTIONS.connectionsPerOrigin} connections to the push service`,
           ),
+          figures,
           ...timing(cli),
           peakRssMb: cli.peakRssMb,
           note: `${cliProblem ? `${cliProblem}; ` : ''}max ${jobConnections} open connections (limit ${DEFAULT_NOTIFICATIONS_OPTIONS.connectionsPerOrigin}); ${jobTokens} VAPID JWT signed; includes process start, DB claims and records`,
@@ -199,7 +214,7 @@ export const notificationsBench: Benchmark = {
           items: rows,
           threads: 1,
           compared:
-            "web-push's aes128gcm encryption of every payload (RFC 8291) and nothing else, on this process's main thread.",
+            "The aes128gcm encryption of every payload (RFC 8291) and nothing else, with the job's own code (the cheapest this benchmark knows), on this process's main thread.",
           ...timing(floorRun),
         },
         {
@@ -208,6 +223,14 @@ export const notificationsBench: Benchmark = {
           threads: JOB_THREADS,
           compared: `The same encryption split evenly over ${JOB_THREADS} worker threads, as many as the job works on; its ratio is to the one-thread floor.`,
           ...timing(threadedFloorRun),
+        },
+        {
+          variant: "extra: web-push's encrypt alone, no network, 1 thread",
+          items: rows,
+          threads: 1,
+          compared:
+            "web-push's `encrypt` (what the peers' `sendNotification` runs) on every payload, on this process's main thread; its ratio is to the one-thread floor.",
+          ...timing(webPushFloorRun),
         },
         {
           variant: 'naive: webpush.sendNotification one after another',

@@ -1,14 +1,14 @@
 /**
  * `npm run readme:figures`: rewrites the README's generated figures from the scripts' results, so
  * no figure is typed by hand. Between `<!-- performance:start -->` and `<!-- performance:end -->`:
- * the `npm run bench -- all` table (bench/results/all.json), one sentence per row saying what it
- * compared on how many threads, and the medians of `npm run bench -- notifications --repeat N`
- * (bench/results/notifications.json) when there are some; between `<!-- guarantees-figures:start -->`
- * and `<!-- guarantees-figures:end -->`: the `npm run chaos` figures per job (chaos/results/latest.json),
- * left as they are when there are no chaos results; between `<!-- latency:start -->` and
- * `<!-- latency:end -->`: `npm run bench -- latency` (bench/results/latency.json; alone with
- * `npm run readme:figures -- latency`). Exits 1, changing nothing, when a marker or the
- * benchmark results are missing.
+ * the `npm run bench -- all` table (bench/results/all.json) and one sentence per row saying what it
+ * compared on how many threads; between `<!-- performance-notifications:start -->` and its end: the
+ * medians of `npm run bench -- notifications --repeat N` (bench/results/notifications.json); between
+ * `<!-- guarantees-figures:start -->` and `<!-- guarantees-figures:end -->`: the `npm run chaos`
+ * figures per job (chaos/results/latest.json); between `<!-- latency:start -->` and `<!-- latency:end -->`:
+ * `npm run bench -- latency` (bench/results/latency.json; alone with `npm run readme:figures -- latency`).
+ * A block whose results are missing is left as it is.
+ * Exits 1, changing nothing, when a marker is missing or there are no benchmark results at all.
  */
 import fs from 'node:fs/promises';
 import type { LatencyRow } from '../bench/latency.js';
@@ -60,9 +60,8 @@ async function readJson<T>(file: string): Promise<T | undefined> {
 
 const day = (iso: string) => iso.slice(0, 10);
 
-/** The benchmark table, what each row compared, and the repeated notifications run's medians when there is one. */
-function performance(bench: BenchResults, notifications: BenchResults | undefined): string {
-  const repeated = notifications && /--repeat \d+/.test(notifications.command) ? notifications : undefined;
+/** The benchmark table and what each row compared. */
+function performance(bench: BenchResults): string {
   return [
     `Measured with \`${bench.command}\` on ${bench.machine}, ${day(bench.date)}, while other work shared the machine (compare ratios within one run). ` +
       'The CLI rows include process start-up; the pg-boss and BullMQ rows send the same Web Push messages as the `notifications` ' +
@@ -72,15 +71,16 @@ function performance(bench: BenchResults, notifications: BenchResults | undefine
     'What each row compared:',
     '',
     ...bench.jobs.flatMap(({ job, rows }) => rows.map((row) => `- ${job}, ${row.variant}: ${row.compared}`)),
-    ...(repeated
-      ? [
-          '',
-          `The notification sender again with \`${repeated.command}\`, ${day(repeated.date)}: per variant the run with the median ` +
-            "time, and the median of each run's own ratios.",
-          '',
-          ...repeated.jobs.map(({ rows }) => rowsTable(rows)),
-        ]
-      : []),
+  ].join('\n');
+}
+
+/** The repeated notifications run's medians, and what each of its rows compared. */
+function repeatedNotifications(repeated: BenchResults): string {
+  return [
+    `The notification sender again with \`${repeated.command}\` on ${repeated.machine}, ${day(repeated.date)}: per variant the run with the median ` +
+      "time, and the median of each run's own ratios and figures.",
+    '',
+    ...repeated.jobs.flatMap(({ rows }) => [rowsTable(rows), '', ...rows.map((row) => `- ${row.variant}: ${row.compared}`)]),
   ].join('\n');
 }
 
@@ -164,15 +164,28 @@ async function main(): Promise<void> {
     return;
   }
   const bench = await readJson<BenchResults>(BENCH_RESULTS);
-  if (!bench) throw new MissingInput(`${BENCH_RESULTS} is missing: run \`npm run bench -- all\` first`);
-  const chaos = await readJson<ChaosResults>(CHAOS_RESULTS);
   const notifications = await readJson<BenchResults>(NOTIFICATIONS_RESULTS);
-  let readme = between(await fs.readFile(README, 'utf8'), 'performance', performance(bench, notifications));
+  const repeated = notifications && /--repeat \d+/.test(notifications.command) ? notifications : undefined;
+  if (!bench && !repeated)
+    throw new MissingInput(
+      `${BENCH_RESULTS} is missing: run \`npm run bench -- all\` (or \`-- notifications --repeat 3\`) first`,
+    );
+  const chaos = await readJson<ChaosResults>(CHAOS_RESULTS);
+  let readme = await fs.readFile(README, 'utf8');
+  const written: string[] = [];
+  if (bench) readme = between(readme, 'performance', performance(bench));
+  else process.stderr.write(`${BENCH_RESULTS} is missing: the combined table is left as it is (run \`npm run bench -- all\`)\n`);
+  if (repeated) readme = between(readme, 'performance-notifications', repeatedNotifications(repeated));
   readme = await latencyFigures(readme);
   if (chaos) readme = between(readme, 'guarantees-figures', guarantees(chaos));
   else process.stderr.write(`${CHAOS_RESULTS} is missing: the guarantees figures are left as they are (run \`npm run chaos\`)\n`);
+  written.push(
+    ...(bench ? ['performance'] : []),
+    ...(repeated ? ['repeated notifications'] : []),
+    ...(chaos ? ['guarantees'] : []),
+  );
   await fs.writeFile(README, readme);
-  process.stdout.write(`${README}: performance${chaos ? ' and guarantees' : ''} figures rewritten\n`);
+  process.stdout.write(`${README}: ${written.join(', ')} figures rewritten\n`);
 }
 
 await main().catch((err: unknown) => {

@@ -45,6 +45,19 @@ describe('with --repeat, ratios are the median of each run’s own ratio', () =>
   });
 });
 
+describe('with --repeat, a figure a target is set for is the median of each run’s', () => {
+  it('takes each figure’s median over the runs, whichever run has the median time', () => {
+    const runs = [
+      [row('job', 4, { figures: { 'CPU × encryption': 1.4 } })],
+      [row('job', 8, { figures: { 'CPU × encryption': 2.0 } })],
+      [row('job', 12, { figures: { 'CPU × encryption': 1.6 } })],
+    ];
+    const [job] = medianOf(runs);
+    expect(job.figures).toEqual({ 'CPU × encryption': 1.6 });
+    expect(job.seconds).toBe(8);
+  });
+});
+
 /** Everything rollover changes, keyed by email (ids differ between two seeded databases). */
 async function rolloverState(knex: Knex) {
   const { rows } = await knex.raw(

@@ -208,3 +208,22 @@ describe('push answers: the status code and a short reason are kept, never the b
     expect(JSON.stringify(await db.knex('notifications').where({ id: n }).first())).not.toContain('secret-token');
   });
 });
+
+describe('push errors are stored exactly as the service gave them, quotes and backslashes included', () => {
+  test('a reason with \' " \\ and a non-ASCII character: the delivery and the notification keep it byte for byte', async ({
+    db,
+  }) => {
+    const user = await createUser(db.knex);
+    const sub = await subscribe(db.knex, user.id);
+    const reason = `it's "bad": C:\\push\\' ; DROP TABLE users; -- é`;
+    push.script(sub, { status: 400, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ reason }) });
+    const n = await notify(db.knex, user.id);
+
+    await send(db, { PUSH_ALLOWED_HOSTS: '127.0.0.1' });
+
+    const [delivery] = await db.knex('notification_deliveries').where({ notification_id: n });
+    expect(delivery.error).toBe(`push service answered 400 (${reason})`);
+    expect((await db.knex('notifications').where({ id: n }).first()).last_error).toContain(reason);
+    expect(await db.knex('users').where({ id: user.id }).first()).toBeDefined();
+  });
+});

@@ -1,8 +1,11 @@
 // Pure unit tests: nothing here opens a connection. The addresses other than loopback are
 // classified only here, never handed to anything that could connect to them.
+import crypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import { describe, expect, test } from 'vitest';
 import { listsAddress, listsName, nonPublicRange, parseHostList } from '../src/core/addresses.js';
 import { EndpointPolicy } from '../src/jobs/notifications/endpoints.js';
+import { Encryptor, encryptHere, NOT_ON_CURVE } from '../src/jobs/notifications/encryptor.js';
 import { MAX_PLAINTEXT_BYTES, pushPayload } from '../src/jobs/notifications/payload.js';
 import type { ClaimedNotification } from '../src/jobs/notifications/types.js';
 
@@ -152,5 +155,58 @@ describe('push payload: every field counts toward 4096 bytes; body, then url, th
     expect(pushPayload(notification({ source: 's'.repeat(5000) }))).toEqual({
       problem: expect.stringMatching(/^message cannot fit the 4096-byte push limit/),
     });
+  });
+});
+
+// http_ece (web-push's own dependency) decrypts aes128gcm as a browser does.
+const ece = createRequire(import.meta.url)('http_ece') as {
+  decrypt(buffer: Buffer, params: { version: string; privateKey: crypto.ECDH; authSecret: string }): Buffer;
+};
+
+/** A browser's side of a subscription: its key pair and auth secret. */
+function browser() {
+  const ecdh = crypto.createECDH('prime256v1');
+  const p256dh = ecdh.generateKeys();
+  const auth = crypto.randomBytes(16);
+  const decrypt = (message: Buffer) =>
+    ece.decrypt(message, { version: 'aes128gcm', privateKey: ecdh, authSecret: auth.toString('base64url') });
+  return { p256dh, auth, decrypt };
+}
+
+describe('push encryption (RFC 8291 aes128gcm): what a browser decrypts, a new key pair and salt per message', () => {
+  const payload = Buffer.from(JSON.stringify({ id: 'n1', title: 'Pay rent', body: 'Due today', url: null, source: 'reminder' }));
+
+  test('on the worker and on the calling thread: decrypted to the payload; header = salt, 4096, 65, a fresh key', async () => {
+    const subscribers = [browser(), browser(), browser()];
+    const encryptor = new Encryptor();
+    try {
+      const onWorker = await encryptor.encrypt(subscribers.map(({ p256dh, auth }) => ({ p256dh, auth, payload })));
+      const here = subscribers.map(({ p256dh, auth }) => encryptHere({ p256dh, auth, payload }));
+      const messages = [...onWorker, ...here] as Buffer[];
+      messages.forEach((message, i) => expect(subscribers[i % 3].decrypt(message)).toEqual(payload));
+      for (const message of messages) {
+        expect(message.length).toBe(86 + payload.length + 1 + 16);
+        expect(message.readUInt32BE(16)).toBe(4096);
+        expect(message[20]).toBe(65);
+      }
+      expect(new Set(messages.map((m) => m.subarray(0, 16).toString('hex'))).size).toBe(6);
+      expect(new Set(messages.map((m) => m.subarray(21, 86).toString('hex'))).size).toBe(6);
+    } finally {
+      await encryptor.close();
+    }
+  });
+
+  test('a key that is not a point on P-256: the quarantine reason, the other messages of the batch still encrypted', async () => {
+    const good = browser();
+    const offCurve = { p256dh: Buffer.alloc(65, 4), auth: crypto.randomBytes(16), payload };
+    const encryptor = new Encryptor();
+    try {
+      const [refused, encrypted] = await encryptor.encrypt([offCurve, { p256dh: good.p256dh, auth: good.auth, payload }]);
+      expect(refused).toBe(NOT_ON_CURVE);
+      expect(good.decrypt(encrypted as Buffer)).toEqual(payload);
+      expect(encryptHere(offCurve)).toBe(NOT_ON_CURVE);
+    } finally {
+      await encryptor.close();
+    }
   });
 });

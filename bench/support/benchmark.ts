@@ -29,6 +29,8 @@ export interface Measurement {
   /** Peak Redis clients the variant added (BullMQ). */
   redisClients?: number;
   note?: string;
+  /** Figures of this run a target is set for (e.g. CPU per message as a multiple of the encryption's); with --repeat, the median of each. */
+  figures?: Record<string, number>;
 }
 
 export interface Benchmark {

@@ -48,8 +48,12 @@ export function medianOf(runs: Measurement[][]): Row[] {
       return values.length === rows.length ? median(values) : undefined;
     };
     const spread = `median of ${rows.length}: ${rows.map((row) => row.seconds.toFixed(1)).join(' / ')} s`;
+    const figures =
+      first.figures &&
+      Object.fromEntries(Object.keys(first.figures).map((key) => [key, median(rows.map((row) => row.figures![key]))]));
     return {
       ...base,
+      figures,
       timesFloor: ratio('timesFloor'),
       timesNaive: ratio('timesNaive'),
       note: [first.note, spread].filter(Boolean).join('; '),
@@ -96,7 +100,11 @@ const cells = (row: Row) => [
   row.dbConnections === undefined
     ? '-'
     : `${row.dbConnections}${row.redisClients === undefined ? '' : ` + ${row.redisClients} Redis`}`,
-  cellText(row.note ?? ''),
+  cellText(
+    [...Object.entries(row.figures ?? {}).map(([name, value]) => `${name} ${fmtRatio(value)}`), row.note]
+      .filter(Boolean)
+      .join('; '),
+  ),
 ];
 const markdownRow = (values: string[]) => `| ${values.join(' | ')} |`;
 
@@ -107,7 +115,8 @@ export const LEGEND =
   "× naive: of the naive way's (below 1: faster); with --repeat, the median of each run's own ratio. CPU s: user + system time of " +
   'the measured process (the CLI or worker child processes; this benchmark process for in-process variants). DB server CPU s: the ' +
   'PostgreSQL server (and Redis, for BullMQ) over the same span, when it runs on this machine. DB connections: peak pg_stat_activity ' +
-  'rows for the benchmark databases, sampled every 50 ms (Redis: peak connected clients above the idle count).';
+  'rows for the benchmark databases, sampled every 50 ms (Redis: peak connected clients above the idle count). A note may begin ' +
+  "with figures a target is set for (with --repeat, the median of each run's).";
 
 /** One benchmark's rows (with their ratios, from `withRatios` or `medianOf`) as a markdown table. */
 export const rowsTable = (rows: Row[]): string =>

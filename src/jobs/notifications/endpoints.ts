@@ -26,6 +26,12 @@ export class EndpointPolicy {
 
   /** Why the endpoint may not be contacted at all, judged from its URL alone; undefined when it may be tried. */
   refusal(endpoint: string): string | undefined {
+    const target = this.target(endpoint);
+    return typeof target === 'string' ? target : undefined;
+  }
+
+  /** The endpoint's parsed URL when it may be tried (its address is judged again at connection); else why not. */
+  target(endpoint: string): URL | string {
     let url: URL;
     try {
       url = new URL(endpoint);
@@ -34,9 +40,9 @@ export class EndpointPolicy {
     }
     if (url.protocol !== 'https:') return 'endpoint is not an https URL';
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    if (listsName(this.allowed, host) || !net.isIP(host)) return undefined;
+    if (listsName(this.allowed, host) || !net.isIP(host)) return url;
     const range = this.refusedRange(host);
-    return range && `endpoint refused: ${host} is a ${range} address`;
+    return range ? `endpoint refused: ${host} is a ${range} address` : url;
   }
 
   /** The kind of address it is when it may not be connected to ("loopback", "private", ...), or undefined. */

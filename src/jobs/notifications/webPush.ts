@@ -1,14 +1,12 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import https from 'node:https';
 import tls from 'node:tls';
 import pLimit, { type LimitFunction } from 'p-limit';
-import webpush from 'web-push';
+import { Agent } from 'undici';
 import type { HostList } from '../../core/addresses.js';
 import { describeError } from '../../core/errors.js';
 import { EndpointPolicy, isEndpointRefused } from './endpoints.js';
-import { Encryptor } from './encryptor.js';
+import { Encryptor, encryptHere, NOT_ON_CURVE, type EncryptItem } from './encryptor.js';
 import { pushPayload } from './payload.js';
 import { parseRetryAfter, pushPolicy, pushTopic } from './policy.js';
 import type { ClaimedNotification, Delivery, Subscription } from './types.js';
@@ -32,10 +30,10 @@ interface Response {
   reason: string;
 }
 
-/** RFC 8291 keys, as base64url whichever base64 alphabet the subscription was stored in. */
+/** RFC 8291 keys, decoded from whichever base64 alphabet the subscription was stored in. */
 interface Keys {
-  p256dh: string;
-  auth: string;
+  p256dh: Buffer;
+  auth: Buffer;
 }
 
 /** What is read of an error answer's body at most: a push service's JSON error, never a page of anything. */
@@ -44,19 +42,19 @@ const MAX_ERROR_BODY_BYTES = 512;
 const MAX_REASON_CHARS = 200;
 
 /**
- * Web Push (RFC 8030/8291/8292) over kept-alive connections: the payload encrypted with web-push
- * (aes128gcm, on a worker thread batch by batch), the cached VAPID header of the endpoint's origin, TTL / Urgency / Topic from the
+ * Web Push (RFC 8030/8291/8292) over kept-alive connections: the payload encrypted (RFC 8291
+ * aes128gcm, on a worker thread batch by batch), the cached VAPID header of the endpoint's origin, TTL / Urgency / Topic from the
  * notification, at most `connectionsPerOrigin` requests in flight per origin. Endpoints are
  * user input: only those `EndpointPolicy` permits are connected to; the others, and malformed
  * keys, quarantine their subscription without any connection.
  */
 export class PushSender {
-  private readonly agent: https.Agent;
+  private readonly agent: Agent;
   private readonly endpoints: EndpointPolicy;
   private readonly perOrigin = new Map<string, LimitFunction>();
   private readonly encryptor = new Encryptor();
-  /** Ciphertexts (or why the keys are unusable) made by `prepare`, by notification and subscription. */
-  private readonly prepared = new Map<string, Buffer | string>();
+  /** What `prepare` made, by notification and subscription: where and what to post, or why the keys are unusable. */
+  private readonly prepared = new Map<string, { url: URL; body: Buffer } | string>();
 
   constructor(
     private readonly vapid: VapidSigner,
@@ -65,29 +63,40 @@ export class PushSender {
   ) {
     const extraCa = options.extraCaCertsFile ? fs.readFileSync(options.extraCaCertsFile, 'utf8') : undefined;
     this.endpoints = new EndpointPolicy(options.allowedHosts);
-    // maxSockets is per origin (host:port) for one agent. One secure context for every
-    // connection: parsing the CA list per connection would cost more than the handshake.
-    // Every new connection resolves its host through the endpoint policy's lookup.
-    this.agent = new https.Agent({
-      keepAlive: true,
-      maxSockets: options.connectionsPerOrigin,
-      lookup: this.endpoints.lookup,
-      ...(extraCa && { secureContext: tls.createSecureContext({ ca: [...tls.rootCertificates, extraCa] }) }),
+    // undici rather than node:https: a third less client CPU per request on the local push
+    // service (41 against 57 us). `connections` is per origin (one pool per origin). One secure
+    // context for every connection: parsing the CA list per connection would cost more than the
+    // handshake. Every new connection resolves its host through the endpoint policy's lookup.
+    this.agent = new Agent({
+      connections: options.connectionsPerOrigin,
+      connect: {
+        lookup: this.endpoints.lookup,
+        ...(extraCa && { secureContext: tls.createSecureContext({ ca: [...tls.rootCertificates, extraCa] }) }),
+      },
     });
   }
 
-  /** Encrypts a batch's payloads on the worker thread, ahead of `send`. */
+  /**
+   * Checks each subscription's endpoint and keys and encrypts the batch's payloads on the worker
+   * thread, ahead of `send`: what `send` then needs (URL, body, or why the subscription is
+   * unusable) is computed once per message.
+   */
   async prepare(batch: readonly ClaimedNotification[]): Promise<void> {
-    const owed = batch.flatMap((notification) => {
+    const owed: { key: string; url: URL; item: EncryptItem }[] = [];
+    for (const notification of batch) {
       const { bytes } = pushPayload(notification);
-      if (!bytes) return [];
-      return notification.subscriptions.flatMap((subscription) => {
-        const keys = this.usable(subscription);
-        return typeof keys === 'string' ? [] : [{ key: `${notification.id}/${subscription.id}`, keys, bytes }];
-      });
+      if (!bytes) continue;
+      for (const subscription of notification.subscriptions) {
+        const usable = this.usable(subscription);
+        if ('url' in usable)
+          owed.push({ key: preparedKey(notification, subscription), url: usable.url, item: { ...usable.keys, payload: bytes } });
+      }
+    }
+    const results = await this.encryptor.encrypt(owed.map(({ item }) => item));
+    owed.forEach(({ key, url }, i) => {
+      const body = results[i];
+      this.prepared.set(key, typeof body === 'string' ? body : { url, body });
     });
-    const results = await this.encryptor.encrypt(owed.map(({ keys, bytes }) => ({ ...keys, payload: bytes })));
-    owed.forEach(({ key }, i) => this.prepared.set(key, results[i]));
   }
 
   async send(subscription: Subscription, notification: ClaimedNotification): Promise<Delivery> {
@@ -96,32 +105,30 @@ export class PushSender {
       subscription_id: subscription.id,
       ...fields,
     });
-    const keys = this.usable(subscription);
-    if (typeof keys === 'string') return delivery({ status_code: null, outcome: 'failed', error: keys, quarantine: true });
-
-    const key = `${notification.id}/${subscription.id}`;
-    let cipherText = this.prepared.get(key);
+    const key = preparedKey(notification, subscription);
+    let ready = this.prepared.get(key);
     this.prepared.delete(key);
-    if (cipherText === undefined) {
+    // Not prepared: a refused endpoint, malformed keys, or a message that cannot fit.
+    if (ready === undefined) {
+      const usable = this.usable(subscription);
+      if (!('url' in usable)) return delivery({ status_code: null, outcome: 'failed', error: usable.refused, quarantine: true });
       const message = pushPayload(notification);
       if (!message.bytes) return delivery({ status_code: null, outcome: 'failed', error: message.problem, unsendable: true });
-      cipherText = encrypt(keys, message.bytes);
+      const body = encryptHere({ ...usable.keys, payload: message.bytes });
+      ready = typeof body === 'string' ? body : { url: usable.url, body };
     }
-    // Well-formed bytes that web-push still cannot use.
-    if (typeof cipherText === 'string') {
-      return delivery({ status_code: null, outcome: 'failed', error: `unusable keys: ${cipherText}`, quarantine: true });
-    }
-    const ready = cipherText;
-    const origin = new URL(subscription.endpoint).origin;
-    let limit = this.perOrigin.get(origin);
-    if (!limit) this.perOrigin.set(origin, (limit = pLimit(this.options.connectionsPerOrigin)));
+    if (typeof ready === 'string') return delivery({ status_code: null, outcome: 'failed', error: ready, quarantine: true });
+    const { url } = ready;
+    let limit = this.perOrigin.get(url.origin);
+    if (!limit) this.perOrigin.set(url.origin, (limit = pLimit(this.options.connectionsPerOrigin)));
     try {
-      let response = await limit(() => this.post(subscription, notification, origin, ready));
+      let response = await limit(() => this.post(url, notification, ready.body));
       // The service's own limit is below 4 KB: send it again without the body (title and url kept).
       if (response.status === 413) {
         const smaller = pushPayload(notification, { withBody: false }).bytes;
-        const again = smaller && encrypt(keys, smaller);
-        if (again instanceof Buffer) response = await limit(() => this.post(subscription, notification, origin, again));
+        const keys = readKeys(subscription);
+        const again = smaller && typeof keys !== 'string' && encryptHere({ ...keys, payload: smaller });
+        if (again instanceof Buffer) response = await limit(() => this.post(url, notification, again));
       }
       return delivery(classify(response));
     } catch (err) {
@@ -131,79 +138,66 @@ export class PushSender {
   }
 
   async close(): Promise<void> {
-    this.agent.destroy();
+    await this.agent.destroy();
     await this.encryptor.close();
   }
 
-  /** The subscription's keys when it may be sent to; else why not (a refused endpoint, malformed keys). */
-  private usable(subscription: Subscription): Keys | string {
-    return this.endpoints.refusal(subscription.endpoint) ?? readKeys(subscription);
+  /** The endpoint's URL and the subscription's keys when it may be sent to; else why not (a refused endpoint, malformed keys). */
+  private usable(subscription: Subscription): { url: URL; keys: Keys } | { refused: string } {
+    const url = this.endpoints.target(subscription.endpoint);
+    if (typeof url === 'string') return { refused: url };
+    const keys = readKeys(subscription);
+    return typeof keys === 'string' ? { refused: keys } : { url, keys };
   }
 
-  private post(
-    subscription: Subscription,
-    notification: ClaimedNotification,
-    origin: string,
-    cipherText: Buffer,
-  ): Promise<Response> {
+  private async post(url: URL, notification: ClaimedNotification, cipherText: Buffer): Promise<Response> {
     const { ttlSeconds, urgency } = pushPolicy(notification, this.now);
-    return new Promise<Response>((resolve, reject) => {
-      const request = https.request(subscription.endpoint, {
+    const controller = new AbortController();
+    // The whole request's deadline, connecting included (a socket timeout would only catch silence).
+    const deadline = setTimeout(
+      () => controller.abort(new Error(`no answer within ${this.options.requestTimeoutMs / 1000}s (request timeout)`)),
+      this.options.requestTimeoutMs,
+    );
+    try {
+      const response = await this.agent.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
         method: 'POST',
-        agent: this.agent,
         headers: {
-          Authorization: this.vapid.authorization(origin),
+          Authorization: this.vapid.authorization(url.origin),
           TTL: String(ttlSeconds),
           Urgency: urgency,
           Topic: pushTopic(notification.id),
           'Content-Type': 'application/octet-stream',
           'Content-Encoding': 'aes128gcm',
-          'Content-Length': cipherText.length,
+          'Content-Length': String(cipherText.length),
         },
+        body: cipherText,
+        signal: controller.signal,
       });
-      // The whole request's deadline, connecting included (a socket timeout would only catch silence).
-      const deadline = setTimeout(
-        () => request.destroy(new Error(`no answer within ${this.options.requestTimeoutMs / 1000}s (request timeout)`)),
-        this.options.requestTimeoutMs,
-      );
-      request.once('close', () => clearTimeout(deadline));
-      request.once('error', reject);
-      request.once('response', (response) => {
-        const status = response.statusCode ?? 0;
-        const chunks: Buffer[] = [];
-        let bytes = 0;
-        const answer = () => {
-          clearTimeout(deadline);
-          const body = Buffer.concat(chunks).toString('utf8');
-          resolve({
-            status,
-            retryAfter: response.headers['retry-after'],
-            reason: shortReason(status, response.headers['content-type'], body),
-          });
-        };
-        response.on('data', (chunk: Buffer) => {
-          bytes += chunk.length;
-          if (bytes <= MAX_ERROR_BODY_BYTES) return chunks.push(chunk);
-          // More than an error object: not read further, and the connection is not reused.
-          answer();
-          request.destroy();
-        });
-        response.once('error', reject);
-        response.once('end', answer);
-      });
-      request.end(cipherText);
-    });
+      const status = response.statusCode;
+      const header = (name: string) => [response.headers[name]].flat()[0];
+      if (status >= 200 && status < 300) {
+        await response.body.dump();
+        return { status, reason: http.STATUS_CODES[status] ?? 'success' };
+      }
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        bytes += chunk.length;
+        // More than an error object: not read further (leaving the loop destroys the body and its connection).
+        if (bytes > MAX_ERROR_BODY_BYTES) break;
+        chunks.push(chunk);
+      }
+      const body = Buffer.concat(chunks).toString('utf8');
+      return { status, retryAfter: header('retry-after'), reason: shortReason(status, header('content-type'), body) };
+    } finally {
+      clearTimeout(deadline);
+    }
   }
 }
 
-/** web-push's aes128gcm ciphertext, or why it could not encrypt with these keys. */
-function encrypt(keys: Keys, payload: Buffer): Buffer | string {
-  try {
-    return webpush.encrypt(keys.p256dh, keys.auth, payload, 'aes128gcm').cipherText;
-  } catch (err) {
-    return describeError(err);
-  }
-}
+const preparedKey = (notification: ClaimedNotification, subscription: Subscription) => `${notification.id}/${subscription.id}`;
 
 /**
  * The reason a push service gave: the `reason`, `message` or `error` string of a JSON error
@@ -246,23 +240,14 @@ function classify({ status, retryAfter, reason }: Response): Omit<Delivery, 'cha
  * The subscription's keys (RFC 8291 §3.2: an uncompressed P-256 point, 65 bytes from 0x04, and a
  * 16-byte auth secret) as base64url, or why they cannot be used. Browsers' `getKey()` passed
  * through `btoa()` gives standard base64 (`+`, `/`, `=` padding), the Push API's `toJSON()`
- * base64url: both are read. The point must lie on the curve.
+ * base64url: both are read. Whether the point lies on the curve is checked by the encryption's
+ * ECDH itself (`unusableKeys`), before any connection.
  */
 function readKeys({ p256dh, auth }: Subscription): Keys | string {
   const decode = (text: string) => (/^[A-Za-z0-9+/_-]+={0,2}$/.test(text) ? Buffer.from(text, 'base64') : undefined);
   const key = decode(p256dh);
-  if (!key || key.length !== 65 || key[0] !== 4 || !onP256(key)) return 'p256dh is not an uncompressed P-256 public key';
+  if (!key || key.length !== 65 || key[0] !== 4) return NOT_ON_CURVE;
   const secret = decode(auth);
   if (!secret || secret.length !== 16) return 'auth is not a 16-byte secret';
-  return { p256dh: key.toString('base64url'), auth: secret.toString('base64url') };
-}
-
-/** True when the point lies on P-256 (OpenSSL refuses to convert one that does not). */
-function onP256(point: Buffer): boolean {
-  try {
-    crypto.ECDH.convertKey(point, 'prime256v1');
-    return true;
-  } catch {
-    return false;
-  }
+  return { p256dh: key, auth: secret };
 }
