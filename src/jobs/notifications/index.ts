@@ -1,4 +1,5 @@
 import pLimit, { type LimitFunction } from 'p-limit';
+import type { Config } from '../../core/config.js';
 import type { FollowSource } from '../../core/follow.js';
 import type { Job, RunContext } from '../../core/runner.js';
 import { query, sql } from '../../core/sql.js';
@@ -12,6 +13,16 @@ import type { Counter } from '../../core/tally.js';
 import type { ClaimedNotification, Delivery, Outcome } from './types.js';
 import { VapidSigner } from './vapid.js';
 import { PushSender } from './webPush.js';
+
+/** What the notifications job reads from the configuration: its channels and the push services it may reach. */
+export type NotificationsSettings = Pick<Config, 'vapid' | 'chatWebhookUrl' | 'extraCaCertsFile' | 'pushAllowedHosts'>;
+
+export const notificationsSettings = ({ vapid, chatWebhookUrl, extraCaCertsFile, pushAllowedHosts }: Config): NotificationsSettings => ({
+  vapid,
+  chatWebhookUrl,
+  extraCaCertsFile,
+  pushAllowedHosts,
+});
 
 /**
  * Notification Sender (every minute; overlapping runs share the queue through leases):
@@ -32,7 +43,7 @@ export const notificationsJob = (options: NotificationsOptions = DEFAULT_NOTIFIC
   name: 'notifications',
   follow: followNotifications,
   async run(ctx) {
-    const { push, chat } = openChannels(ctx, options);
+    const { push, chat } = openChannels(ctx, notificationsSettings(ctx.config), options);
     const recorder = new DeliveryRecorder(ctx, FLUSH_INTERVAL_MS);
     const limit = pLimit(options.concurrency);
     const deliver = async (batch: ClaimedNotification[]) => {
@@ -127,8 +138,8 @@ async function attempt(
 }
 
 /** The senders this run has; a channel that is not configured says so once and is left out. */
-function openChannels(ctx: RunContext, options: NotificationsOptions) {
-  const { vapid, chatWebhookUrl, extraCaCertsFile, pushAllowedHosts } = ctx.config;
+function openChannels(ctx: RunContext, settings: NotificationsSettings, options: NotificationsOptions) {
+  const { vapid, chatWebhookUrl, extraCaCertsFile, pushAllowedHosts } = settings;
   if (!vapid) ctx.log.info('Web Push is off (VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY, VAPID_SUBJECT unset): in-app only');
   if (!chatWebhookUrl) ctx.log.info('chat is off (CHAT_WEBHOOK_URL unset)');
   const push =
