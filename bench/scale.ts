@@ -299,14 +299,24 @@ async function measureWithSnapshot(server: BenchServer, job: ScaleJob, rows: num
     const holder = await source.knex.transaction({ isolationLevel: 'repeatable read' });
     try {
       await holder.raw('SELECT count(*) FROM users');
-      const run = await timeCli([...job.cli, '--now', NOW, '--json', ...NO_BUDGET], { DATABASE_URL: source.url, LOG_LEVEL: 'debug' });
+      const run = await timeCli([...job.cli, '--now', NOW, '--json', ...NO_BUDGET], {
+        DATABASE_URL: source.url,
+        LOG_LEVEL: 'debug',
+      });
       const claimMs = run.stderr
         .split('\n')
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as { msg?: string; step?: string; claimMs?: number })
         .filter((line) => line.msg === 'batch committed' && line.step === job.step && line.claimMs !== undefined)
         .map((line) => line.claimMs!);
-      return { job: job.name, rows, processed: JSON.parse(run.stdout).processed, seconds: run.seconds, claimMs, date: new Date().toISOString() };
+      return {
+        job: job.name,
+        rows,
+        processed: JSON.parse(run.stdout).processed,
+        seconds: run.seconds,
+        claimMs,
+        date: new Date().toISOString(),
+      };
     } finally {
       await holder.rollback();
     }
@@ -318,7 +328,18 @@ async function measureWithSnapshot(server: BenchServer, job: ScaleJob, rows: num
 
 /** The snapshot series: the first batches' claim time against the last ones'. */
 function snapshotTable(points: SnapshotPoint[]): string {
-  const header = ['job', 'rows', 'processed', 'batches', 'seconds', 'first claim ms', 'first 10: median ms', 'last 10: median ms', 'last / first 10', 'slowest ms'];
+  const header = [
+    'job',
+    'rows',
+    'processed',
+    'batches',
+    'seconds',
+    'first claim ms',
+    'first 10: median ms',
+    'last 10: median ms',
+    'last / first 10',
+    'slowest ms',
+  ];
   const lines = [row(header), row(['---', ...header.slice(1).map(() => '---:')])];
   for (const p of [...points].sort((a, b) => a.job.localeCompare(b.job) || a.rows - b.rows)) {
     const [first, last] = [median(p.claimMs.slice(0, 10)), median(p.claimMs.slice(-10))];
@@ -488,54 +509,56 @@ const program = new Command('bench:scale')
   )
   .option('--report', 'measure nothing: rewrite bench/results/scale.md and docs/scaling.md from scale.json')
   .option('--snapshot', 'measure the snapshot-held series instead: per-batch claim times while another session holds a snapshot')
-  .action(async (options: { sizes: number[]; jobs: string[]; modes: Mode[]; repeat: number; report?: boolean; snapshot?: boolean }) => {
-    // Points accumulate across invocations (one size at a time on a small machine); a rerun replaces its own.
-    const file = path.join(RESULTS, 'scale.json');
-    const previous: Results | undefined = await fs
-      .readFile(file, 'utf8')
-      .then((text) => JSON.parse(text) as Results)
-      .catch(() => undefined);
-    if (options.report) {
-      if (!previous) throw new Error(`${file} is missing: run the benchmark first`);
-      return publish(previous, options.snapshot ? 'snapshot' : 'series');
-    }
-    const server = await BenchServer.start();
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      process.once(signal, () => {
-        void server.stop().finally(() => process.exit(130));
-      });
-    }
-    const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${await server.version()}`;
-    const same = previous?.machine === machine;
-    const results: Results = { machine, points: same ? previous.points : [], snapshot: same ? previous.snapshot : [] };
-    await fs.mkdir(RESULTS, { recursive: true });
-    try {
-      for (const job of JOBS.filter((j) => options.snapshot && options.jobs.includes(j.name))) {
-        for (const rows of options.sizes) {
-          const point = await measureWithSnapshot(server, job, rows);
-          process.stdout.write(`${JSON.stringify({ ...point, claimMs: undefined, batches: point.claimMs.length })}\n`);
-          results.snapshot = [...(results.snapshot ?? []).filter((p) => p.job !== job.name || p.rows !== rows), point];
-          await fs.writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
-        }
+  .action(
+    async (options: { sizes: number[]; jobs: string[]; modes: Mode[]; repeat: number; report?: boolean; snapshot?: boolean }) => {
+      // Points accumulate across invocations (one size at a time on a small machine); a rerun replaces its own.
+      const file = path.join(RESULTS, 'scale.json');
+      const previous: Results | undefined = await fs
+        .readFile(file, 'utf8')
+        .then((text) => JSON.parse(text) as Results)
+        .catch(() => undefined);
+      if (options.report) {
+        if (!previous) throw new Error(`${file} is missing: run the benchmark first`);
+        return publish(previous, options.snapshot ? 'snapshot' : 'series');
       }
-      for (const job of JOBS.filter((j) => !options.snapshot && options.jobs.includes(j.name))) {
-        for (const rows of options.sizes) {
-          // At BASE rows both series are the same run.
-          for (const mode of rows === BASE ? (['grow'] as Mode[]) : options.modes) {
-            const point = await measure(server, job, mode, rows, options.repeat);
-            process.stdout.write(`${JSON.stringify(point)}\n`);
-            // The point at BASE rows belongs to both series.
-            const fresh: Point[] = rows === BASE ? [point, { ...point, mode: 'fixed' }] : [point];
-            const replaced = (p: Point) => fresh.some((q) => q.job === p.job && q.mode === p.mode && q.rows === p.rows);
-            results.points = [...results.points.filter((p) => !replaced(p)), ...fresh];
+      const server = await BenchServer.start();
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(signal, () => {
+          void server.stop().finally(() => process.exit(130));
+        });
+      }
+      const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${await server.version()}`;
+      const same = previous?.machine === machine;
+      const results: Results = { machine, points: same ? previous.points : [], snapshot: same ? previous.snapshot : [] };
+      await fs.mkdir(RESULTS, { recursive: true });
+      try {
+        for (const job of JOBS.filter((j) => options.snapshot && options.jobs.includes(j.name))) {
+          for (const rows of options.sizes) {
+            const point = await measureWithSnapshot(server, job, rows);
+            process.stdout.write(`${JSON.stringify({ ...point, claimMs: undefined, batches: point.claimMs.length })}\n`);
+            results.snapshot = [...(results.snapshot ?? []).filter((p) => p.job !== job.name || p.rows !== rows), point];
             await fs.writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
           }
         }
+        for (const job of JOBS.filter((j) => !options.snapshot && options.jobs.includes(j.name))) {
+          for (const rows of options.sizes) {
+            // At BASE rows both series are the same run.
+            for (const mode of rows === BASE ? (['grow'] as Mode[]) : options.modes) {
+              const point = await measure(server, job, mode, rows, options.repeat);
+              process.stdout.write(`${JSON.stringify(point)}\n`);
+              // The point at BASE rows belongs to both series.
+              const fresh: Point[] = rows === BASE ? [point, { ...point, mode: 'fixed' }] : [point];
+              const replaced = (p: Point) => fresh.some((q) => q.job === p.job && q.mode === p.mode && q.rows === p.rows);
+              results.points = [...results.points.filter((p) => !replaced(p)), ...fresh];
+              await fs.writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+            }
+          }
+        }
+      } finally {
+        await server.stop();
       }
-    } finally {
-      await server.stop();
-    }
-    await publish(results, options.snapshot ? 'snapshot' : 'series');
-  });
+      await publish(results, options.snapshot ? 'snapshot' : 'series');
+    },
+  );
 
 await program.parseAsync();

@@ -29,14 +29,20 @@ describe('cleanup-tokens: an expired token is cleared, any other is left alone',
 
 describe('cleanup-tokens: works in bounded batches, one run at a time', () => {
   test('five expired tokens with --batch-size 2 are cleared in three transactions', async ({ db }) => {
-    for (let i = 0; i < 5; i++) await createUser(db.knex, { password_reset_token: `t${i}`, password_reset_expires: plusMs(now, -1000 * (i + 1)) });
+    for (let i = 0; i < 5; i++)
+      await createUser(db.knex, { password_reset_token: `t${i}`, password_reset_expires: plusMs(now, -1000 * (i + 1)) });
     const run = await cli(['cleanup-tokens', '--now', NOW, '--batch-size', '2', '--json', '--max-runtime', '60'], {
       DATABASE_URL: db.url,
       LOG_LEVEL: 'debug',
     });
 
     expect(run.json()).toMatchObject({ processed: 5 });
-    expect(run.logs().filter((line) => line.msg === 'batch committed').map((line) => line.done)).toEqual([2, 2, 1]);
+    expect(
+      run
+        .logs()
+        .filter((line) => line.msg === 'batch committed')
+        .map((line) => line.done),
+    ).toEqual([2, 2, 1]);
     expect(await db.knex('users').whereNotNull('password_reset_token').count({ n: '*' })).toEqual([{ n: '0' }]);
   });
 

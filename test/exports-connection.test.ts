@@ -110,10 +110,16 @@ describe('exports: a cursor aborted mid-read never leaves its connection in use'
       const run = await cli(['exports', '--json'], { DATABASE_URL: db.url, EXPORT_STORAGE: 'file', EXPORT_DIR: exportDir });
 
       expect(run.code, run.stderr).toBe(1);
-      expect(run.json()).toMatchObject({ status: 'failed', processed: 3, failed: 1, counts: { exported: 3, retry_scheduled: 1 } });
+      expect(run.json()).toMatchObject({
+        status: 'failed',
+        processed: 3,
+        failed: 1,
+        counts: { exported: 3, retry_scheduled: 1 },
+      });
       expect(run.stderr).not.toMatch(/unexpected|Cannot read properties/i);
       for (const row of await exportRows(db.knex)) {
-        if (row.id === bad.id) expect(row).toMatchObject({ status: 'pending', attempts: 1, error: expect.stringMatching(/cannot serialize/) });
+        if (row.id === bad.id)
+          expect(row).toMatchObject({ status: 'pending', attempts: 1, error: expect.stringMatching(/cannot serialize/) });
         else expect(row).toMatchObject({ status: 'complete', attempts: 1, error: null });
       }
     } finally {

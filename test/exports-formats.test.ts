@@ -168,7 +168,9 @@ describe('exports: s3 storage', () => {
 });
 
 describe('exports: a user’s data leaves exactly as stored, every digit (issue #14 part 5)', () => {
-  test('bigint ids and jsonb numbers beyond 2^53 and with 20 decimals keep every digit in JSON, CSV and Markdown', async ({ db }) => {
+  test('bigint ids and jsonb numbers beyond 2^53 and with 20 decimals keep every digit in JSON, CSV and Markdown', async ({
+    db,
+  }) => {
     const { user } = await seedPlanner(db.knex, 'alice');
     await db.knex.raw(
       `INSERT INTO activity_logs (id, user_id, action, details)

@@ -50,7 +50,11 @@ describe('export --user records itself as export, not as the scheduled exports (
     expect(health.jobs.find((job) => job.job === 'exports')).toMatchObject({ verdict: 'never' });
 
     // The scheduled job itself is still turned off by its variable, and pings its heartbeat when on.
-    expect((await cli(['exports', '--json'], env)).json()).toMatchObject({ job: 'exports', status: 'skipped', reason: 'disabled' });
+    expect((await cli(['exports', '--json'], env)).json()).toMatchObject({
+      job: 'exports',
+      status: 'skipped',
+      reason: 'disabled',
+    });
     await cli(['exports', '--now', NOW], { ...env, JOB_EXPORTS_ENABLED: 'true' });
     expect(pings).toEqual(['/ping/exports/start', '/ping/exports/0']);
   });

@@ -48,7 +48,10 @@ describe('exports: file storage that cannot take a write is the run’s fault (i
     if (typeof disk !== 'string') await disk.close();
   });
 
-  test('EXPORT_DIR unwritable: 78 naming EXPORT_DIR, nothing claimed; the exports run once it is writable', async ({ db, skip }) => {
+  test('EXPORT_DIR unwritable: 78 naming EXPORT_DIR, nothing claimed; the exports run once it is writable', async ({
+    db,
+    skip,
+  }) => {
     if (typeof unwritable === 'string') return skip(unwritable);
     const ids = await queueExports(db.knex, 4);
     const env = { DATABASE_URL: db.url, EXPORT_STORAGE: 'file', EXPORT_DIR: unwritable.dir };
@@ -118,7 +121,11 @@ describe('exports: S3 storage that refuses this configuration is 78 before anyth
       await queueExports(db.knex, 2);
       const wrong = await wrongRegionEndpoint(code);
       try {
-        const run = await cli(['exports', '--now', NOW, '--json'], { DATABASE_URL: db.url, ...s3.env, S3_ENDPOINT: wrong.endpoint });
+        const run = await cli(['exports', '--now', NOW, '--json'], {
+          DATABASE_URL: db.url,
+          ...s3.env,
+          S3_ENDPOINT: wrong.endpoint,
+        });
         await expectRefused(db.knex, run, 78, new RegExp(`\\(${code}\\): S3_REGION`));
       } finally {
         await wrong.close();
@@ -136,7 +143,11 @@ describe('exports: S3 storage that refuses this configuration is 78 before anyth
   test('no credentials: 78 naming the credentials (CredentialsProviderError)', async ({ db }) => {
     await queueExports(db.knex, 2);
     const { AWS_ACCESS_KEY_ID: _id, AWS_SECRET_ACCESS_KEY: _secret, ...withoutKeys } = s3.env;
-    const run = await spawnCli(['exports', '--now', NOW, '--json'], { DATABASE_URL: db.url, ...withoutKeys, ...noAmbientCredentials }).done;
+    const run = await spawnCli(['exports', '--now', NOW, '--json'], {
+      DATABASE_URL: db.url,
+      ...withoutKeys,
+      ...noAmbientCredentials,
+    }).done;
     await expectRefused(db.knex, run, 78, /\(CredentialsProviderError\).*AWS_ACCESS_KEY_ID/);
   });
 

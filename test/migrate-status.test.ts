@@ -9,7 +9,9 @@ describe('migrate: brings the schema up to date; --status lists the migrations',
     try {
       const env = { DATABASE_URL: db.url };
       const before = await cli(['migrate', '--status', '--json'], env);
-      expect(before.json<unknown[]>()).toContainEqual(expect.objectContaining({ name: '20261122000000_initial_schema', applied: false }));
+      expect(before.json<unknown[]>()).toContainEqual(
+        expect.objectContaining({ name: '20261122000000_initial_schema', applied: false }),
+      );
 
       const migrate = await cli(['migrate'], env);
       expect(migrate.code).toBe(0);

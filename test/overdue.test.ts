@@ -48,7 +48,10 @@ describe('overdue: a task that is no longer overdue goes back to open', () => {
     const tasks = await Promise.all([0, 1, 2, 3, 4].map(() => createTask(db.knex, { due_date: plusMs(now, -60_000) })));
     await cli(['overdue', '--now', NOW], { DATABASE_URL: db.url });
     const [moved, movedToNow, cleared, completed, stillLate] = tasks;
-    await db.knex('tasks').where({ id: moved.id }).update({ due_date: plusMs(now, 86_400_000) });
+    await db
+      .knex('tasks')
+      .where({ id: moved.id })
+      .update({ due_date: plusMs(now, 86_400_000) });
     await db.knex('tasks').where({ id: movedToNow.id }).update({ due_date: now });
     await db.knex('tasks').where({ id: cleared.id }).update({ due_date: null });
     await db.knex('tasks').where({ id: completed.id }).update({ completed: true, completed_at: now });
@@ -65,7 +68,10 @@ describe('overdue: a task that is no longer overdue goes back to open', () => {
   test('a reopened task that lapses again is stamped with the new time', async ({ db }) => {
     const task = await createTask(db.knex, { due_date: plusMs(now, -1000) });
     await cli(['overdue', '--now', NOW], { DATABASE_URL: db.url });
-    await db.knex('tasks').where({ id: task.id }).update({ due_date: plusMs(now, 3600_000) });
+    await db
+      .knex('tasks')
+      .where({ id: task.id })
+      .update({ due_date: plusMs(now, 3600_000) });
     await cli(['overdue', '--now', NOW], { DATABASE_URL: db.url });
     const later = at('2025-06-01T14:00:00Z');
     await cli(['overdue', '--now', later.toISOString()], { DATABASE_URL: db.url });
@@ -79,7 +85,10 @@ describe('overdue: OVERDUE_NOTIFY queues one notification per newly overdue task
     const task = await createTask(db.knex, { due_date: at('2025-06-01T09:30:00Z'), title: 'Pay rent' });
     const quiet = await createTask(db.knex, { due_date: at('2025-06-01T09:30:00Z') });
     await cli(['overdue', '--now', '2025-06-01T09:00:00Z'], { DATABASE_URL: db.url, OVERDUE_NOTIFY: 'true' });
-    await db.knex('tasks').where({ id: quiet.id }).update({ due_date: at('2025-06-01T11:00:00Z') });
+    await db
+      .knex('tasks')
+      .where({ id: quiet.id })
+      .update({ due_date: at('2025-06-01T11:00:00Z') });
 
     const first = await cli(['overdue', '--now', NOW, '--json'], { DATABASE_URL: db.url, OVERDUE_NOTIFY: 'true' });
     // Reopen and lapse again with the same due date: the key is the same, so no second notification.
@@ -108,21 +117,28 @@ describe('overdue: OVERDUE_NOTIFY queues one notification per newly overdue task
 describe('overdue: --dry-run reports what would change and writes nothing', () => {
   test('the same queries, rolled back; the run itself is recorded as a dry run', async ({ db }) => {
     const late = await createTask(db.knex, { due_date: plusMs(now, -1000) });
-    const run = await cli(['--dry-run', 'overdue', '--now', NOW, '--batch-size', '1'], { DATABASE_URL: db.url, OVERDUE_NOTIFY: 'true' });
+    const run = await cli(['--dry-run', 'overdue', '--now', NOW, '--batch-size', '1'], {
+      DATABASE_URL: db.url,
+      OVERDUE_NOTIFY: 'true',
+    });
 
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('dry run');
     expect(run.stdout).toContain(late.id);
     expect((await getTask(db.knex, late.id)).status).toBe('open');
     expect(await db.knex('notifications').count({ n: '*' })).toEqual([{ n: '0' }]);
-    expect(await db.knex('job_runs').select('status', 'dry_run', 'processed')).toEqual([{ status: 'succeeded', dry_run: true, processed: 1 }]);
+    expect(await db.knex('job_runs').select('status', 'dry_run', 'processed')).toEqual([
+      { status: 'succeeded', dry_run: true, processed: 1 },
+    ]);
   });
 });
 
 describe('overdue: one run at a time', () => {
   test('two runs at once: each task is marked exactly once, and neither fails', async ({ db }) => {
     await Promise.all(Array.from({ length: 4 }, () => createTask(db.knex, { due_date: plusMs(now, -1000) })));
-    const runs = await Promise.all([1, 2].map(() => cli(['overdue', '--now', NOW, '--batch-size', '1', '--json'], { DATABASE_URL: db.url })));
+    const runs = await Promise.all(
+      [1, 2].map(() => cli(['overdue', '--now', NOW, '--batch-size', '1', '--json'], { DATABASE_URL: db.url })),
+    );
 
     expect(runs.map((run) => run.code)).toEqual([0, 0]);
     expect(runs.reduce((sum, run) => sum + run.json<{ processed: number }>().processed, 0)).toBe(4);

@@ -69,7 +69,14 @@ describe('runner: job_runs records each run with what it touched', () => {
     const run = await cli(['overdue', '--now', NOW, '--json'], { DATABASE_URL: db.url });
     const recorded = await lastRun(db.knex);
 
-    expect(recorded).toMatchObject({ job: 'overdue', status: 'succeeded', dry_run: false, processed: 1, failed: 0, host: expect.any(String) });
+    expect(recorded).toMatchObject({
+      job: 'overdue',
+      status: 'succeeded',
+      dry_run: false,
+      processed: 1,
+      failed: 0,
+      host: expect.any(String),
+    });
     expect(recorded.finished_at.getTime()).toBeGreaterThanOrEqual(recorded.started_at.getTime());
     expect(recorded.details).toMatchObject({ counts: { marked_overdue: 1 }, ids: { marked_overdue: [task.id] }, now: NOW });
     expect(run.json()).toMatchObject({ run_id: recorded.id, duration_ms: expect.any(Number) });
@@ -100,7 +107,9 @@ describe('runner: the time budget', () => {
     await createTasks(db.knex, 12, { due_date: late });
     await slowDown(db.knex, 0.25);
 
-    const run = await cli(['overdue', '--now', NOW, '--batch-size', '2', '--max-runtime', '1', '--json'], { DATABASE_URL: db.url });
+    const run = await cli(['overdue', '--now', NOW, '--batch-size', '2', '--max-runtime', '1', '--json'], {
+      DATABASE_URL: db.url,
+    });
 
     const summary = run.json<{ processed: number; reason: string; status: string }>();
     expect(run.code).toBe(0);
@@ -129,7 +138,11 @@ describe('runner: SIGTERM ends the run promptly and cleanly', () => {
     const marked = Number((await db.knex('tasks').where({ status: 'overdue' }).count({ n: '*' }))[0].n);
     expect(marked % 10).toBe(0);
     expect(marked).toBeLessThan(200);
-    expect(await lastRun(db.knex)).toMatchObject({ status: 'failed', processed: marked, details: expect.objectContaining({ reason: 'interrupted' }) });
+    expect(await lastRun(db.knex)).toMatchObject({
+      status: 'failed',
+      processed: marked,
+      details: expect.objectContaining({ reason: 'interrupted' }),
+    });
   });
 });
 
@@ -140,7 +153,10 @@ describe('runner: light on the database', () => {
     const run = cli(['overdue', '--now', NOW, '--batch-size', '5'], { DATABASE_URL: db.url });
     let most = 0;
     for (let i = 0; i < 20; i++) {
-      const [{ n }] = await db.knex('pg_stat_activity').where({ application_name: 'planner-jobs:overdue', datname: db.name }).count({ n: '*' });
+      const [{ n }] = await db
+        .knex('pg_stat_activity')
+        .where({ application_name: 'planner-jobs:overdue', datname: db.name })
+        .count({ n: '*' });
       most = Math.max(most, Number(n));
       await new Promise((resolve) => setTimeout(resolve, 25));
     }

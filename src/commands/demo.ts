@@ -46,7 +46,12 @@ export const registerDemo = (program: Command) =>
             const { summary, exitCode } = await executeRun(
               job,
               // Each job once, through: no following (PLANNER_FOLLOW) here.
-              { knex: db.knex, config: { ...invocation.config, follow: false }, log: invocation.log, progress: invocation.progress },
+              {
+                knex: db.knex,
+                config: { ...invocation.config, follow: false },
+                log: invocation.log,
+                progress: invocation.progress,
+              },
               {
                 now,
                 nowFixed: true,

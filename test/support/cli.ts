@@ -42,12 +42,23 @@ const collect = (stream: PassThrough) => {
 };
 
 /** Runs the CLI in this process (fast); `env` is the whole environment it sees. */
-export async function cli(args: string[], env: Env, options: { signal?: AbortSignal; interactive?: boolean } = {}): Promise<CliResult> {
+export async function cli(
+  args: string[],
+  env: Env,
+  options: { signal?: AbortSignal; interactive?: boolean } = {},
+): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const out = collect(stdout);
   const err = collect(stderr);
-  const code = await main(args, { env: baseEnv(env), cwd: process.cwd(), stdout, stderr, interactive: options.interactive ?? false, signal: options.signal });
+  const code = await main(args, {
+    env: baseEnv(env),
+    cwd: process.cwd(),
+    stdout,
+    stderr,
+    interactive: options.interactive ?? false,
+    signal: options.signal,
+  });
   return result(code, out(), err());
 }
 

@@ -231,7 +231,10 @@ export function unserializableFor(userId: string, format: FormatName, afterRows:
       }
     };
   };
-  FORMATS[format] = { ...original, render: (rows, header) => original.render(header.user_id === userId ? failing(rows) : rows, header) };
+  FORMATS[format] = {
+    ...original,
+    render: (rows, header) => original.render(header.user_id === userId ? failing(rows) : rows, header),
+  };
   return () => {
     FORMATS[format] = original;
   };

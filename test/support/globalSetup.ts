@@ -49,7 +49,7 @@ export default async function setup(project: TestProject) {
 
   return async () => {
     const leftovers = await admin.raw<{ rows: { datname: string }[] }>(
-      "SELECT datname FROM pg_database WHERE starts_with(datname, ?) OR datname = ?",
+      'SELECT datname FROM pg_database WHERE starts_with(datname, ?) OR datname = ?',
       [`pj_test_${runId}_`, templateDatabase],
     );
     for (const { datname } of leftovers.rows) await admin.raw(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);

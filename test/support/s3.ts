@@ -91,7 +91,9 @@ const WRONG_REGION = {
  * s3rver cannot: it checks no region (nor any SigV4 signature), so this is the one storage fault
  * the tests stand in for instead of provoking.
  */
-export async function wrongRegionEndpoint(code: keyof typeof WRONG_REGION): Promise<{ endpoint: string; close(): Promise<void> }> {
+export async function wrongRegionEndpoint(
+  code: keyof typeof WRONG_REGION,
+): Promise<{ endpoint: string; close(): Promise<void> }> {
   const { status, message } = WRONG_REGION[code];
   const server = http.createServer((request, response) => {
     request.resume();

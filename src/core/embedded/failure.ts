@@ -31,7 +31,9 @@ export function reasonOf(err: unknown): string {
 export function embeddedFailure(step: string, target: string, cause: unknown, advice: string, logTail?: string): ExitError {
   const reason = reasonOf(cause);
   const code = (cause as { code?: unknown } | undefined)?.code;
-  const lasting = (typeof code === 'string' && LASTING_ERRNOS.has(code)) || [LASTING_TEXT, UNUSABLE_CLUSTER].some((text) => text.test(`${reason} ${logTail ?? ''}`));
+  const lasting =
+    (typeof code === 'string' && LASTING_ERRNOS.has(code)) ||
+    [LASTING_TEXT, UNUSABLE_CLUSTER].some((text) => text.test(`${reason} ${logTail ?? ''}`));
   const log = logTail ? `; server log: ${logTail}` : '';
   return new ExitError(
     lasting ? ExitCode.config : ExitCode.unavailable,

@@ -109,7 +109,11 @@ export class SnapshotReader {
     const iterator = (stream as AsyncIterable<(string | null)[]>)[Symbol.asyncIterator]();
     let readToEnd = false;
     try {
-      for (let next = await Promise.race([iterator.next(), lost]); !next.done; next = await Promise.race([iterator.next(), lost])) {
+      for (
+        let next = await Promise.race([iterator.next(), lost]);
+        !next.done;
+        next = await Promise.race([iterator.next(), lost])
+      ) {
         yield next.value;
       }
       readToEnd = true;

@@ -42,14 +42,11 @@ export async function runExport(
   if (ctx.signal?.aborted) onSignal();
   const heartbeat = ctx.dryRun
     ? undefined
-    : setInterval(
-        () => {
-          renewLease(ctx.db, job, ctx.clock())
-            .then((held) => held || stop.abort(new Stopped('its lease expired and another run took the job over')))
-            .catch((err) => log.warn({ err }, 'could not renew the export lease'));
-        },
-        POLICY.leaseMs / 4,
-      );
+    : setInterval(() => {
+        renewLease(ctx.db, job, ctx.clock())
+          .then((held) => held || stop.abort(new Stopped('its lease expired and another run took the job over')))
+          .catch((err) => log.warn({ err }, 'could not renew the export lease'));
+      }, POLICY.leaseMs / 4);
 
   log.info({ key: `${storage.where}/${key}` }, `export ${job.id} started (user ${job.user_id}, ${job.format})`);
   let bytes = 0;
@@ -153,7 +150,8 @@ async function settleFailure(
 function runFault(storage: ExportStorage, err: unknown): ExitError | undefined {
   const fault = storage.fault(err);
   if (fault) return fault;
-  if (isUnavailable(err)) return unavailableError(`cannot reach the database: ${redactSecrets(describeError(err))}; try again later`, err);
+  if (isUnavailable(err))
+    return unavailableError(`cannot reach the database: ${redactSecrets(describeError(err))}; try again later`, err);
   return undefined;
 }
 

@@ -17,7 +17,12 @@ import { PushSender } from './webPush.js';
 /** What the notifications job reads from the configuration: its channels and the push services it may reach. */
 export type NotificationsSettings = Pick<Config, 'vapid' | 'chatWebhookUrl' | 'extraCaCertsFile' | 'pushAllowedHosts'>;
 
-export const notificationsSettings = ({ vapid, chatWebhookUrl, extraCaCertsFile, pushAllowedHosts }: Config): NotificationsSettings => ({
+export const notificationsSettings = ({
+  vapid,
+  chatWebhookUrl,
+  extraCaCertsFile,
+  pushAllowedHosts,
+}: Config): NotificationsSettings => ({
   vapid,
   chatWebhookUrl,
   extraCaCertsFile,
@@ -150,8 +155,20 @@ function openChannels(ctx: RunContext, settings: NotificationsSettings, options:
 
 /** The counter of each delivery, by channel (`web` is Web Push) and outcome. */
 const DELIVERY_COUNTERS = {
-  web: { delivered: 'push_delivered', gone: 'push_gone', retry: 'push_retry', failed: 'push_failed', quarantined: 'push_quarantined' },
-  chat: { delivered: 'chat_delivered', gone: 'chat_gone', retry: 'chat_retry', failed: 'chat_failed', quarantined: 'chat_quarantined' },
+  web: {
+    delivered: 'push_delivered',
+    gone: 'push_gone',
+    retry: 'push_retry',
+    failed: 'push_failed',
+    quarantined: 'push_quarantined',
+  },
+  chat: {
+    delivered: 'chat_delivered',
+    gone: 'chat_gone',
+    retry: 'chat_retry',
+    failed: 'chat_failed',
+    quarantined: 'chat_quarantined',
+  },
 } as const satisfies Record<Delivery['channel'], Record<Outcome | 'quarantined', Counter>>;
 
 /** Counts and log lines: per notification state, per delivery outcome and channel. */

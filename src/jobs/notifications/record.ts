@@ -134,9 +134,13 @@ async function recordOutcomes(ctx: RunContext, outcomes: readonly Outcome[]): Pr
     // Workers delivering to the same subscriptions lock them in one order, before the
     // deliveries' foreign-key checks share-lock them, so they queue instead of deadlocking.
     if (facts.length > 0)
-      await query(trx, `/* planner-jobs:notifications.lockSubscriptions */ SELECT 1 FROM push_subscriptions WHERE id = ANY (:ids::uuid[]) ORDER BY id FOR UPDATE`, {
-        ids: facts.map((f) => f.id),
-      });
+      await query(
+        trx,
+        `/* planner-jobs:notifications.lockSubscriptions */ SELECT 1 FROM push_subscriptions WHERE id = ANY (:ids::uuid[]) ORDER BY id FOR UPDATE`,
+        {
+          ids: facts.map((f) => f.id),
+        },
+      );
     if (deliveries.length > 0)
       await query(
         trx,

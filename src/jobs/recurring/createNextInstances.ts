@@ -36,7 +36,10 @@ function claimInCompletionOrder(): Step['claim'] {
           LIMIT ${max}
           FOR NO KEY UPDATE SKIP LOCKED`,
       );
-    const timed = await claim(after === undefined ? sql`completed_at IS NOT NULL` : sql`completed_at >= ${after}::timestamptz`, limit);
+    const timed = await claim(
+      after === undefined ? sql`completed_at IS NOT NULL` : sql`completed_at >= ${after}::timestamptz`,
+      limit,
+    );
     after = timed.at(-1)?.completed ?? after;
     const untimed = timed.length < limit ? await claim(sql`completed_at IS NULL`, limit - timed.length) : [];
     return [...timed, ...untimed].map((task) => task.id);
