@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -181,6 +182,25 @@ describe('expected errors are one line, said once; stacks only at LOG_LEVEL=debu
       's3cret-pw',
     ]);
   });
+
+  it('75 when the server accepts the connection and never answers: said as the database, after the connect timeout', async () => {
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((socket) => sockets.add(socket)); // accepts, never replies
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    try {
+      const result = await run(['overdue', '--json'], { DATABASE_URL: `postgresql://planner:s3cret-pw@127.0.0.1:${port}/planner` });
+      expectRefusal(
+        result,
+        75,
+        /^planner-jobs: cannot reach the database: no answer from DATABASE_URL's server within the connection timeout; try again later$/,
+        ['s3cret-pw'],
+      );
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 30_000);
 
   it('75 at LOG_LEVEL=debug: the stack is there, for whoever asked', async () => {
     const result = await run(['overdue'], { ...unreachable, LOG_LEVEL: 'debug' });

@@ -53,6 +53,10 @@ const SSL_UNSUPPORTED = 'The server does not support SSL connections';
 type Cause = { exitCode: ExitCode; explain: (detail: string) => string };
 
 const unreachable: Cause = { exitCode: ExitCode.unavailable, explain: (d) => `cannot reach the database: ${d}; try again later` };
+const unanswered: Cause = {
+  exitCode: ExitCode.unavailable,
+  explain: () => 'cannot reach the database: no answer from DATABASE_URL\'s server within the connection timeout; try again later',
+};
 const refusedCredentials: Cause = {
   exitCode: ExitCode.config,
   explain: (d) => `the database refused DATABASE_URL's credentials: ${d}`,
@@ -90,6 +94,9 @@ function causeOf(err: Error): Cause | undefined {
   if (err.name === 'KnexTimeoutError') return unreachable;
   if (/Connection terminated|connection is closed|Client has encountered a connection error/i.test(err.message))
     return unreachable;
+  // pg's connect timeout (connectionTimeoutMillis): a server that accepted the connection, or a
+  // network that dropped it, and no answer in time (pg/lib/client.js).
+  if (err.message === 'timeout expired') return unanswered;
   if (err instanceof AggregateError) {
     for (const inner of err.errors) {
       const cause = inner instanceof Error ? causeOf(inner) : undefined;
