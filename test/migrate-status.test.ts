@@ -25,6 +25,28 @@ describe('migrate: brings the schema up to date; --status lists the migrations',
       await db.drop();
     }
   });
+
+  it('--dry-run lists what it would apply and applies nothing', async () => {
+    const db = await createTestDatabase({ migrated: false });
+    try {
+      const env = { DATABASE_URL: db.url };
+      const dry = await cli(['migrate', '--dry-run', '--json'], env);
+      expect(dry.code).toBe(0);
+      expect(dry.json()).toMatchObject({
+        status: 'succeeded',
+        dry_run: true,
+        would_apply: expect.arrayContaining(['20261122000000_initial_schema']),
+      });
+      const status = await cli(['migrate', '--status', '--json'], env);
+      expect(status.json<{ applied: boolean }[]>().some((row) => row.applied)).toBe(false);
+      expect((await cli(['overdue'], env)).code).toBe(78); // still behind: nothing was applied
+
+      await cli(['migrate'], env);
+      expect((await cli(['migrate', '--dry-run'], env)).stdout).toContain('dry run: already up to date');
+    } finally {
+      await db.drop();
+    }
+  });
 });
 
 describe('status: the recent runs of every job', () => {
