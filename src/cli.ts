@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerCrontab } from './commands/crontab.js';
 import { registerDemo } from './commands/demo.js';
@@ -30,17 +31,35 @@ const oneLine = (text: string) => text.trimEnd().replace(/[\u0000-\u001f\u007f]/
 
 const USAGE_HINT = '(run `planner-jobs --help` for usage)';
 
+/** This package's version, from the package.json above this file (src/ under tsx, dist/src/ when built). */
+function packageVersion(): string {
+  for (const up of ['../package.json', '../../package.json']) {
+    try {
+      const manifest = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (manifest.name === 'planner-jobs' && manifest.version) return manifest.version;
+    } catch {
+      // not at this level
+    }
+  }
+  return 'unknown';
+}
+
 /** The whole command line (commands, options, parsers), writing its help and usage errors to `io`. */
 export function buildProgram(io: Pick<Io, 'stdout' | 'stderr'>): Command {
   const program = new Command('planner-jobs')
     .description('Background jobs of the planner: run one per invocation, from cron, Kubernetes or by hand.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
+    // Each command's --help lists the global options (--dry-run, --now, ...) too.
+    .configureHelp({ showGlobalOptions: true })
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
       // One line, as every other error: commander's message under our prefix, the pointer to --help
       // on the same line; commander quotes the refused value back, so a newline in it is escaped.
-      outputError: (s, write) => write(`planner-jobs: ${oneLine(s).replace(/^error: /, '')} ${USAGE_HINT}\n`),
+      // commander's "Did you mean" hint comes on a line of its own: it joins the line.
+      outputError: (s, write) =>
+        write(`planner-jobs: ${oneLine(s.replace(/\n(?=\(Did you mean)/, ' ')).replace(/^error: /, '')} ${USAGE_HINT}\n`),
     })
     .allowExcessArguments(false);
   for (const option of globalOptions()) program.addOption(option);
@@ -62,7 +81,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
         io.stdout.write(`${JSON.stringify({ status: 'failed', error: message, exit_code: exitCode })}\n`);
     };
     if (err instanceof CommanderError) {
+      // `--help`, `help [command]` and `--version` print what was asked for: not an error (no command
+      // at all prints the help as an error: commander's exit code 1 there, 64 here).
       if (['commander.helpDisplayed', 'commander.version'].includes(err.code)) return ExitCode.ok;
+      if (err.code === 'commander.help' && err.exitCode === 0) return ExitCode.ok;
       // commander has printed its line (outputError, above); the summary repeats its message.
       printJsonFailure(oneLine(redactSecrets(err.message)).replace(/^error: /, ''), ExitCode.usage);
       return ExitCode.usage;
@@ -89,7 +111,7 @@ export async function runCli(): Promise<void> {
       process.exit(ExitCode.failed);
     }
     process.stderr.write(
-      `planner-jobs: ${signal} received; finishing the current batch, then stopping (send again to exit at once)\n`,
+      `planner-jobs: ${signal} received; stopping once the batch under way (if any) is finished (send again to exit at once)\n`,
     );
     controller.abort(signal);
   };

@@ -73,9 +73,23 @@ describe('global options are the same before and after the command name', () => 
   });
 });
 
+describe('asking for help or the version is not an error (exit 0)', () => {
+  it.each([[['help']], [['help', 'reminders']], [['reminders', '--help']], [['--version']]])('%j', async (args) => {
+    const run = await cli(args, {});
+    expect(run.code).toBe(0);
+    expect(run.stdout).not.toBe('');
+  });
+
+  it("a command's help lists the global options too", async () => {
+    const run = await cli(['reminders', '--help'], {});
+    expect(run.stdout).toMatch(/Global Options:[\s\S]*--dry-run[\s\S]*--now/);
+  });
+});
+
 describe('exit 64: bad usage, with a message that names what was wrong', () => {
   it.each([
     [['frobnicate'], "unknown command 'frobnicate'"],
+    [['reminder'], "unknown command 'reminder' (Did you mean reminders?)"],
     [['overdue', '--frobnicate'], "unknown option '--frobnicate'"],
     [['overdue', '--now', 'yesterday'], 'ISO 8601'],
     [['overdue', '--now', '2025-06-01T12:00:00'], 'with an offset'],
