@@ -59,3 +59,15 @@ describe('export --user records itself as export, not as the scheduled exports (
     expect(pings).toEqual(['/ping/exports/start', '/ping/exports/0']);
   });
 });
+
+describe('export --user with a user that does not exist: 64 before anything is recorded', () => {
+  test.for([[], ['--dry-run']])('%j', async (extra, { db }) => {
+    const env = { DATABASE_URL: db.url, EXPORT_DIR: exportDir };
+    const run = await cli(['export', '--user', '00000000-0000-4000-8000-000000000000', '--json', ...extra], env);
+
+    expect(run.code).toBe(64);
+    expect(run.stderr.trim()).toBe('planner-jobs: no user with id 00000000-0000-4000-8000-000000000000');
+    expect(await db.knex('job_runs').count({ n: '*' })).toEqual([{ n: '0' }]);
+    expect(await db.knex('export_jobs').count({ n: '*' })).toEqual([{ n: '0' }]);
+  });
+});

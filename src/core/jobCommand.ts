@@ -38,6 +38,7 @@ export async function runJobCommand(invocation: Invocation, job: Job, options: G
   }
   const run = () =>
     withDatabase(invocation, options, { command: job.recordAs ?? job.name, schemaCurrent: true }, async (db, clock) => {
+      await job.checkInput?.(db.knex);
       if (!dryRun) await job.preflight?.(config);
       const { summary, exitCode } = await executeRun(
         job,

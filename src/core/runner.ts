@@ -71,6 +71,11 @@ export interface Job {
    * a dry run, which writes nowhere.
    */
   preflight?(config: Config): Promise<void>;
+  /**
+   * Refuses input only the database can judge (an unknown user for `export --user`) before the run
+   * is recorded, dry run or not: throws ExitError 64.
+   */
+  checkInput?(db: Knex): Promise<void>;
   /** Set when the job can follow (PLANNER_FOLLOW): its wake-ups and next due instant. */
   follow?: FollowSource;
   run(ctx: RunContext): Promise<void>;

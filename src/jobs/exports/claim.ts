@@ -79,3 +79,9 @@ export async function createClaimed(
   );
   return claimed;
 }
+
+/** True when `userId` names a user (`export --user`'s input check, before its run is recorded). */
+export async function userExists(db: Knex | Knex.Transaction, userId: string): Promise<boolean> {
+  const rows = await query(db, sql`/* planner-jobs:exports.userExists */ SELECT 1 FROM users WHERE id = ${userId}`);
+  return rows.length > 0;
+}

@@ -1,6 +1,6 @@
 import { usageError } from '../../core/errors.js';
 import type { Job, RunContext } from '../../core/runner.js';
-import { claimNext, createClaimed, failAbandoned, type ClaimedExport } from './claim.js';
+import { claimNext, createClaimed, failAbandoned, userExists, type ClaimedExport } from './claim.js';
 import type { FormatName } from './formats/index.js';
 import { runExport } from './runExport.js';
 import { SnapshotReader } from './rows.js';
@@ -45,6 +45,9 @@ export const exportsJob: Job = {
 export const exportNowJob = (userId: string, format: FormatName, onLink: (link: DownloadLink) => void): Job => ({
   name: 'exports',
   recordAs: 'export',
+  checkInput: async (db) => {
+    if (!(await userExists(db, userId))) throw usageError(`no user with id ${userId}`);
+  },
   preflight: probeStorage,
   async run(ctx) {
     const job = await createClaimed(ctx.db, ctx.clock(), userId, format);
