@@ -189,7 +189,9 @@ describe('expected errors are one line, said once; stacks only at LOG_LEVEL=debu
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const { port } = silent.address() as net.AddressInfo;
     try {
-      const result = await run(['overdue', '--json'], { DATABASE_URL: `postgresql://planner:s3cret-pw@127.0.0.1:${port}/planner` });
+      const result = await run(['overdue', '--json'], {
+        DATABASE_URL: `postgresql://planner:s3cret-pw@127.0.0.1:${port}/planner`,
+      });
       expectRefusal(
         result,
         75,

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
 import webpush from 'web-push';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OVERLAP_MS, windowEnd } from '../src/core/follow.js';
+import { OVERLAP_MS, followWindow } from '../src/core/follow.js';
 import { cli, spawnCli } from './support/cli.js';
 import { test, type TestDatabase } from './support/db.js';
 import { createUser, plusMs } from './support/factories.js';
@@ -207,11 +207,26 @@ describe('following: the window lasts until the next tick plus the overlap, with
   const started = Date.parse('2025-06-01T12:00:20.000Z');
 
   it('a minutely run started at 12:00:20 waits until 12:01:15; a 30 s budget ends it at 12:00:50', () => {
-    expect(windowEnd('* * * * *', started, started + 90_000)).toBe(Date.parse('2025-06-01T12:01:00.000Z') + OVERLAP_MS);
-    expect(windowEnd('* * * * *', started, started + 30_000)).toBe(started + 30_000);
+    expect(followWindow('* * * * *', started, started + 90_000)).toEqual({
+      windowEndMs: Date.parse('2025-06-01T12:01:00.000Z') + OVERLAP_MS,
+    });
+    expect(followWindow('* * * * *', started, started + 30_000)).toEqual({
+      windowEndMs: started + 30_000,
+      gap: expect.stringContaining('the time budget (30 s) ends before the next run of "* * * * *" (2025-06-01T12:01:00.000Z)'),
+    });
+  });
+
+  it('a schedule slower than the budget: the window is the budget, and the gap is said', () => {
+    expect(followWindow('*/5 * * * *', started, started + 90_000)).toEqual({
+      windowEndMs: started + 90_000,
+      gap: expect.stringContaining('raise --max-runtime past the schedule'),
+    });
   });
 
   it('a schedule that does not parse leaves the budget alone to decide (the jobs never fail on a schedule)', () => {
-    expect(windowEnd('every minute', started, started + 90_000)).toBe(started + 90_000);
+    expect(followWindow('every minute', started, started + 90_000)).toEqual({
+      windowEndMs: started + 90_000,
+      gap: expect.stringContaining('does not parse'),
+    });
   });
 });

@@ -55,7 +55,7 @@ type Cause = { exitCode: ExitCode; explain: (detail: string) => string };
 const unreachable: Cause = { exitCode: ExitCode.unavailable, explain: (d) => `cannot reach the database: ${d}; try again later` };
 const unanswered: Cause = {
   exitCode: ExitCode.unavailable,
-  explain: () => 'cannot reach the database: no answer from DATABASE_URL\'s server within the connection timeout; try again later',
+  explain: () => "cannot reach the database: no answer from DATABASE_URL's server within the connection timeout; try again later",
 };
 const refusedCredentials: Cause = {
   exitCode: ExitCode.config,

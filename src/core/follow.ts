@@ -42,21 +42,29 @@ export const SAFETY_POLL_MS = 10_000;
 const PROBE_TIMEOUT_MS = 1_000;
 
 /**
- * Milliseconds since the epoch (real time) at which a run started at `startedMs` stops waiting:
- * the schedule's next tick after its start plus `OVERLAP_MS`, never past `deadlineMs` (the time
- * budget, the hard limit). A schedule that does not parse leaves the budget alone to decide (the
- * jobs never fail on a schedule: only `crontab` and `status` validate them).
+ * When a following run started at `startedMs` stops waiting, in real time (milliseconds since the
+ * epoch: the schedule's ticks are real, also when `--now` replays another instant): the schedule's
+ * next tick after its start plus `OVERLAP_MS`, never past `deadlineMs` (the time budget, the hard
+ * limit). `gap` says why the run ends before the next run is due to start, leaving time that no
+ * run covers: the budget ends first (a schedule slower than the budget), or the schedule does not
+ * parse (the jobs never fail on a schedule: only `crontab` and `status` validate them).
  */
-export function windowEnd(schedule: string, startedMs: number, deadlineMs: number): number {
+export function followWindow(schedule: string, startedMs: number, deadlineMs: number): { windowEndMs: number; gap?: string } {
+  let nextTick: number;
   try {
     const { expression } = parseCron(schedule);
-    const next = CronExpressionParser.parse(expression, { currentDate: new Date(startedMs) })
+    nextTick = CronExpressionParser.parse(expression, { currentDate: new Date(startedMs) })
       .next()
       .getTime();
-    return Math.min(deadlineMs, next + OVERLAP_MS);
   } catch {
-    return deadlineMs;
+    return { windowEndMs: deadlineMs, gap: `the schedule "${schedule}" does not parse, so the window is the time budget alone` };
   }
+  if (deadlineMs >= nextTick) return { windowEndMs: Math.min(deadlineMs, nextTick + OVERLAP_MS) };
+  const budget = Math.round((deadlineMs - startedMs) / 1000);
+  return {
+    windowEndMs: deadlineMs,
+    gap: `the time budget (${budget} s) ends before the next run of "${schedule}" (${new Date(nextTick).toISOString()}): what falls due in between waits for it; raise --max-runtime past the schedule's period, or run every minute`,
+  };
 }
 
 export interface FollowerOptions {
@@ -67,6 +75,8 @@ export interface FollowerOptions {
   clock: () => Date;
   /** Real time (ms since the epoch) at which waiting ends. */
   windowEndMs: number;
+  /** Why the window leaves time uncovered, when it does (followWindow): logged as a warning. */
+  gap?: string;
   listen: boolean;
   signal?: AbortSignal;
 }
@@ -90,6 +100,7 @@ export class Follower {
     if (options.listen) await follower.listen();
     const until = new Date(options.windowEndMs).toISOString();
     const how = follower.client ? 'LISTEN/NOTIFY' : `a poll every ${POLL_MS / 1000} s`;
+    if (options.gap) options.log.warn({ until }, `following leaves a gap: ${options.gap}`);
     options.log.info(
       { until, channel: options.source.channel, listening: !!follower.client },
       `following until ${until}, woken by ${how}`,

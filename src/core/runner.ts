@@ -5,7 +5,7 @@ import type { Config } from './config.js';
 import { runClock } from './clock.js';
 import { withDryRun } from './db.js';
 import { ExitCode, classify, type ExitError } from './errors.js';
-import { Follower, windowEnd, type FollowSource } from './follow.js';
+import { Follower, followWindow, type FollowSource } from './follow.js';
 import type { Logger } from './logger.js';
 import { redactSecrets } from './redact.js';
 import { Tally } from './tally.js';
@@ -136,7 +136,7 @@ export async function executeRun(
           db: knex,
           log,
           clock,
-          windowEndMs: windowEnd(config.jobs[job.name].schedule, started, deadline),
+          ...followWindow(config.jobs[job.name].schedule, started, deadline),
           listen: config.listen,
           signal: options.signal,
         })
