@@ -29,9 +29,10 @@ const HEADER = `# planner-jobs: one line per job, written by \`planner-jobs cron
 # Overlapping runs need no flock: a job that must run alone takes a PostgreSQL advisory lock per
 # batch and a second run exits 0 as "skipped"; the queue jobs claim rows with FOR UPDATE SKIP
 # LOCKED, so overlapping runs share the work; and every run's time budget (--max-runtime) ends
-# it before its next start. The locks live in the database, so they also hold across hosts,
-# which a local flock cannot. Add \`flock -n /run/lock/planner-jobs-<job>.lock\` only to save a
-# process start (never to a PLANNER_FOLLOW=true line).
+# it (the PLANNER_FOLLOW=true lines overlap their next run by design). The locks live in the
+# database, so they also hold across hosts, which a local flock cannot. Add
+# \`flock -n /run/lock/planner-jobs-<job>.lock\` only to save a process start (never to a
+# PLANNER_FOLLOW=true line).
 #
 # PLANNER_FOLLOW=true: reminders and notifications keep working until their next tick plus 15 s,
 # each due reminder handled the second it is due; the next minute's run takes over meanwhile.
