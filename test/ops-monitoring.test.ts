@@ -100,6 +100,7 @@ describe('heartbeat: HEARTBEAT_URL is pinged at /start and at /<exit code>', () 
     expect(refused.code).toBe(0);
     expect(refused.json()).toMatchObject({ status: 'succeeded', processed: 1 });
     expect(refused.logs().filter((l) => String(l.msg).startsWith('heartbeat /'))).toHaveLength(2);
+    expect(refused.stderr).not.toContain('"stack"'); // the line names the cause; the stack is for LOG_LEVEL=debug
     expect(failing.code).toBe(0);
     expect(broken.hits).toHaveLength(2);
   });

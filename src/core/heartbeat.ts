@@ -1,5 +1,5 @@
 import type { JobName } from './catalog.js';
-import type { Logger } from './logger.js';
+import { warnOutsideFault, type Logger } from './logger.js';
 import { describeError } from './errors.js';
 
 /** A ping must never hold up a run for long, nor fail it. */
@@ -41,7 +41,12 @@ export class Heartbeat {
       await response.body?.cancel();
       if (!response.ok) this.log.warn({ status: response.status }, `heartbeat /${path} answered ${response.status}`);
     } catch (err) {
-      this.log.warn({ err }, `heartbeat /${path} failed: ${describeError((err as Error).cause ?? err)}; the run goes on`);
+      warnOutsideFault(
+        this.log,
+        err,
+        {},
+        `heartbeat /${path} failed: ${describeError((err as Error).cause ?? err)}; the run goes on`,
+      );
     }
   }
 }

@@ -85,3 +85,12 @@ export function createLogger(options: LoggerOptions): Logger {
     destination,
   );
 }
+
+/**
+ * A warning about a service outside the run (a heartbeat, the Pushgateway, a metrics file) that
+ * the run survives: the message names the cause in one line; the error itself, with its stack,
+ * only at LOG_LEVEL=debug.
+ */
+export function warnOutsideFault(log: Logger, err: unknown, fields: Record<string, unknown>, message: string): void {
+  log.warn(log.isLevelEnabled('debug') ? { ...fields, err } : fields, message);
+}

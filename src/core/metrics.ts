@@ -4,7 +4,7 @@ import lockfile from 'proper-lockfile';
 import type { JobName } from './catalog.js';
 import { describeError } from './errors.js';
 import { HEARTBEAT_TIMEOUT_MS } from './heartbeat.js';
-import type { Logger } from './logger.js';
+import { warnOutsideFault, type Logger } from './logger.js';
 import { makeDirectories } from './directories.js';
 
 /** The state of a job's queue table when its run ended (read by src/core/queueState.ts). */
@@ -216,12 +216,12 @@ export async function publishMetrics(
 ): Promise<void> {
   if (targets.metricsFile) {
     await writeMetricsFile(targets.metricsFile, report).catch((err) =>
-      log.warn({ err, file: targets.metricsFile }, `could not write METRICS_FILE: ${describeError(err)}`),
+      warnOutsideFault(log, err, { file: targets.metricsFile }, `could not write METRICS_FILE: ${describeError(err)}`),
     );
   }
   if (targets.pushgatewayUrl) {
     await pushMetrics(targets.pushgatewayUrl, report).catch((err) =>
-      log.warn({ err }, `could not push metrics to PUSHGATEWAY_URL: ${describeError(err.cause ?? err)}`),
+      warnOutsideFault(log, err, {}, `could not push metrics to PUSHGATEWAY_URL: ${describeError(err.cause ?? err)}`),
     );
   }
 }

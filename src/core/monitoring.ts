@@ -3,6 +3,7 @@ import type { JobName } from './catalog.js';
 import { describeError, classify, type ExitCode } from './errors.js';
 import { Heartbeat } from './heartbeat.js';
 import type { Invocation } from './invocation.js';
+import { warnOutsideFault } from './logger.js';
 import { publishMetrics, type MetricsReport, type QueueState } from './metrics.js';
 import { readQueueState } from './queueState.js';
 import type { RunSummary } from './runner.js';
@@ -113,7 +114,7 @@ export async function queueStateForMetrics(
 ): Promise<QueueState | undefined> {
   if (dryRun || !wantsMetrics(invocation)) return undefined;
   return readQueueState(knex, job).catch((err) => {
-    invocation.log.warn({ err }, `could not read the ${job} queue for the metrics: ${describeError(err)}`);
+    warnOutsideFault(invocation.log, err, {}, `could not read the ${job} queue for the metrics: ${describeError(err)}`);
     return undefined;
   });
 }
