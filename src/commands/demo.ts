@@ -39,7 +39,8 @@ export const registerDemo = (program: Command) =>
             import('../demo/report.js'),
           ]);
           await seedDemo(db.knex, now);
-          invocation.print(`Seeded the demo planner at ${now.toISOString()}; running every job:\n`);
+          // With --json, stdout is the runs' summaries alone, one JSON object a line.
+          if (!options.json) invocation.print(`Seeded the demo planner at ${now.toISOString()}; running every job:\n`);
           let worst: ExitCode = ExitCode.ok;
           for (const name of DEMO_ORDER) {
             const job = await jobWithDefaults(name);
