@@ -103,59 +103,61 @@ export class DeliveryRecorder {
 }
 
 /**
- * Writes outcomes in one short transaction. The fence: only notifications still `processing`
- * with the lease token this run claimed them with are written; a run whose lease expired and
- * was claimed again by another run writes nothing for it (the newer attempt owns it). What the
- * push service said about a subscription is a fact either way: a gone subscription is deleted,
- * a working one stamped `last_success_at`, a failing one counted.
+ * Writes outcomes in one short transaction of two statements. The fence: only notifications
+ * still `processing` with the lease token this run claimed them with are written; a run whose
+ * lease expired and was claimed again by another run writes nothing for it (the newer attempt
+ * owns it). What the push service said about a subscription is a fact either way: a gone
+ * subscription is deleted, a working one stamped `last_success_at`, a failing one counted.
  * Returns the ids that were fenced out.
  */
 async function recordOutcomes(ctx: RunContext, outcomes: readonly Outcome[]): Promise<string[]> {
   if (outcomes.length === 0) return [];
   const leases = [...new Map(outcomes.map((o) => [o.id, { id: o.id, lease_token: o.lease_token }])).values()];
   const settlements = outcomes.flatMap((o) => (o.settlement ? [o.settlement] : []));
+  const facts = subscriptionFacts(outcomes);
   return ctx.db.transaction(async (trx) => {
+    // Every row the writes below touch is locked first, in one order that every run shares:
+    // the notifications still held (by id), then the subscriptions (by id), the latter only once
+    // the former are locked (its condition reads `fenced`). Workers delivering to the same
+    // subscriptions so queue instead of deadlocking, and the deliveries' foreign-key checks find
+    // their rows already locked.
     const fenced = (
       await query<{ id: string }>(
         trx,
-        sql`/* planner-jobs:notifications.fence */ SELECT n.id FROM notifications n
-           JOIN json_to_recordset(${JSON.stringify(leases)}::json) AS s (id uuid, lease_token uuid) ON s.id = n.id
-          WHERE ${stillHeld('n', Sql.text('s.lease_token'))}
-          ORDER BY n.id
-          FOR UPDATE OF n`,
+        sql`/* planner-jobs:notifications.fence */ WITH fenced AS (
+           SELECT n.id FROM notifications n
+             JOIN json_to_recordset(${JSON.stringify(leases)}::json) AS s (id uuid, lease_token uuid) ON s.id = n.id
+            WHERE ${stillHeld('n', Sql.text('s.lease_token'))}
+            ORDER BY n.id
+            FOR UPDATE OF n
+         ), locked AS (
+           SELECT id FROM push_subscriptions
+            WHERE id = ANY (${facts.map((f) => f.id)}::uuid[]) AND (SELECT count(*) FROM fenced) >= 0
+            ORDER BY id
+            FOR UPDATE
+         )
+         SELECT id FROM fenced WHERE (SELECT count(*) FROM locked) >= 0`,
       )
     ).map((row) => row.id);
     const owned = new Set(fenced);
-    const facts = subscriptionFacts(outcomes);
     const deliveries = outcomes
       .filter((o) => owned.has(o.id))
       .flatMap((o) => o.deliveries.map((d) => ({ ...d, notification_id: o.id })));
-    // A flush every few milliseconds: statements with nothing to write are not sent.
-    // Workers delivering to the same subscriptions lock them in one order, before the
-    // deliveries' foreign-key checks share-lock them, so they queue instead of deadlocking.
-    if (facts.length > 0)
+    // A flush every few milliseconds: with nothing to write, the statement is not sent.
+    if (deliveries.length > 0 || facts.length > 0 || settlements.length > 0)
       await query(
         trx,
-        `/* planner-jobs:notifications.lockSubscriptions */ SELECT 1 FROM push_subscriptions WHERE id = ANY (:ids::uuid[]) ORDER BY id FOR UPDATE`,
-        {
-          ids: facts.map((f) => f.id),
-        },
-      );
-    if (deliveries.length > 0)
-      await query(
-        trx,
-        `/* planner-jobs:notifications.recordDeliveries */ INSERT INTO notification_deliveries (notification_id, channel, subscription_id, status_code, outcome, error, attempted_at)
-       SELECT d.notification_id, d.channel, s.id, d.status_code, d.outcome, d.error, :now
-         FROM json_to_recordset(:deliveries::json)
-              AS d (notification_id uuid, channel text, subscription_id uuid, status_code int, outcome text, error text)
-         LEFT JOIN push_subscriptions s ON s.id = d.subscription_id`,
-        { now: ctx.now, deliveries: JSON.stringify(deliveries) },
-      );
-    if (facts.length > 0)
-      await query(
-        trx,
-        `/* planner-jobs:notifications.subscriptionFacts */ WITH fact AS (
+        // One statement, its parts on disjoint rows. A delivery to a subscription deleted as gone
+        // keeps no reference to it, as ON DELETE SET NULL leaves the older ones.
+        `/* planner-jobs:notifications.record */ WITH fact AS (
          SELECT * FROM json_to_recordset(:facts::json) AS f (id uuid, fact text, reason text)
+       ), recorded AS (
+         INSERT INTO notification_deliveries (notification_id, channel, subscription_id, status_code, outcome, error, attempted_at)
+         SELECT d.notification_id, d.channel, CASE WHEN gone.id IS NULL THEN s.id END, d.status_code, d.outcome, d.error, :now
+           FROM json_to_recordset(:deliveries::json)
+                AS d (notification_id uuid, channel text, subscription_id uuid, status_code int, outcome text, error text)
+           LEFT JOIN push_subscriptions s ON s.id = d.subscription_id
+           LEFT JOIN fact gone ON gone.id = d.subscription_id AND gone.fact = 'gone'
        ), delivered AS (
          UPDATE push_subscriptions s SET last_success_at = :now, failure_count = 0
            FROM fact WHERE s.id = fact.id AND fact.fact = 'delivered'
@@ -165,20 +167,22 @@ async function recordOutcomes(ctx: RunContext, outcomes: readonly Outcome[]): Pr
        ), quarantined AS (
          UPDATE push_subscriptions s SET quarantined_at = :now, quarantine_reason = fact.reason
            FROM fact WHERE s.id = fact.id AND fact.fact = 'quarantine'
+       ), deleted AS (
+         DELETE FROM push_subscriptions s USING fact WHERE s.id = fact.id AND fact.fact = 'gone'
        )
-       DELETE FROM push_subscriptions s USING fact WHERE s.id = fact.id AND fact.fact = 'gone'`,
-        { now: ctx.now, facts: JSON.stringify(facts) },
-      );
-    if (settlements.length > 0)
-      await query(
-        trx,
-        `/* planner-jobs:notifications.settle */ UPDATE notifications n
+       UPDATE notifications n
           SET status = s.status, locked_until = NULL, last_error = s.last_error,
               run_after = coalesce(s.run_after, n.run_after),
               sent_at = CASE WHEN s.status = 'sent' THEN :now ELSE n.sent_at END
          FROM json_to_recordset(:settlements::json) AS s (id uuid, status text, run_after timestamptz, last_error text)
         WHERE n.id = s.id AND n.id = ANY (:fenced::uuid[])`,
-        { now: ctx.now, settlements: JSON.stringify(settlements), fenced },
+        {
+          now: ctx.now,
+          facts: JSON.stringify(facts),
+          deliveries: JSON.stringify(deliveries),
+          settlements: JSON.stringify(settlements),
+          fenced,
+        },
       );
     return leases.filter((lease) => !owned.has(lease.id)).map((lease) => lease.id);
   });
