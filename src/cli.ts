@@ -31,6 +31,9 @@ const oneLine = (text: string) => text.trimEnd().replace(/[\u0000-\u001f\u007f]/
 
 const USAGE_HINT = '(run `planner-jobs --help` for usage)';
 
+/** commander's usage error as one line: without its `error: ` prefix, its "Did you mean" hint joined on. */
+const usageLine = (message: string) => oneLine(message.replace(/\n(?=\(Did you mean)/, ' ')).replace(/^error: /, '');
+
 /** This package's version, from the package.json above this file (src/ under tsx, dist/src/ when built). */
 function packageVersion(): string {
   for (const up of ['../package.json', '../../package.json']) {
@@ -58,8 +61,7 @@ export function buildProgram(io: Pick<Io, 'stdout' | 'stderr'>): Command {
       // One line, as every other error: commander's message under our prefix, the pointer to --help
       // on the same line; commander quotes the refused value back, so a newline in it is escaped.
       // commander's "Did you mean" hint comes on a line of its own: it joins the line.
-      outputError: (s, write) =>
-        write(`planner-jobs: ${oneLine(s.replace(/\n(?=\(Did you mean)/, ' ')).replace(/^error: /, '')} ${USAGE_HINT}\n`),
+      outputError: (s, write) => write(`planner-jobs: ${usageLine(s)} ${USAGE_HINT}\n`),
     })
     .allowExcessArguments(false);
   for (const option of globalOptions()) program.addOption(option);
@@ -86,7 +88,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       if (['commander.helpDisplayed', 'commander.version'].includes(err.code)) return ExitCode.ok;
       if (err.code === 'commander.help' && err.exitCode === 0) return ExitCode.ok;
       // commander has printed its line (outputError, above); the summary repeats its message.
-      printJsonFailure(oneLine(redactSecrets(err.message)).replace(/^error: /, ''), ExitCode.usage);
+      printJsonFailure(usageLine(redactSecrets(err.message)), ExitCode.usage);
       return ExitCode.usage;
     }
     const failure = classify(err);

@@ -98,6 +98,8 @@ describe('runner: job_runs records each run with what it touched', () => {
 
     expect(lines.map((line) => line.msg)).toEqual(expect.arrayContaining(['overdue started', 'overdue succeeded']));
     expect(lines.every((line) => line.job === 'overdue' && typeof line.runId === 'string')).toBe(true);
+    // The start line says which database the run works on, never with its credentials.
+    expect(lines.find((line) => line.msg === 'overdue started')?.database).toMatch(/^\w+ on [\w.-]+:\d+$/);
     expect(run.stdout.trim().split('\n')).toHaveLength(1);
   });
 });

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import knexFactory, { type Knex } from 'knex';
+import { parse as parseConnectionString } from 'pg-connection-string';
 import { migrationSource } from '../../migrations/index.js';
 import type { Config } from './config.js';
 import { startEmbedded } from './embedded.js';
@@ -10,6 +11,8 @@ export interface Database {
   knex: Knex;
   /** Whether this is the embedded default (migrated automatically). */
   embedded: boolean;
+  /** Which database, in words, without credentials (a run's start line says it). */
+  description: string;
   close(): Promise<void>;
 }
 
@@ -62,6 +65,17 @@ export async function withDryRun<T>(knex: Knex, dryRun: boolean, work: (db: Knex
   return result as T;
 }
 
+/**
+ * Which database a run works on, for its start line, so a job that silently lost its DATABASE_URL
+ * (an env file sourced without `set -a`) shows it: the embedded one and its directory, or the
+ * database, host and port of DATABASE_URL. Never the credentials.
+ */
+function describeDatabase(config: Config): string {
+  if (config.databaseUrl === undefined) return `the embedded PostgreSQL under ${config.dataDir} (DATABASE_URL is unset)`;
+  const { host, port, database } = parseConnectionString(config.databaseUrl);
+  return `${database ?? '(default)'} on ${host ?? 'localhost'}:${port ?? 5432}`;
+}
+
 export async function openDatabase(config: Config, log: Logger, applicationName: string): Promise<Database> {
   const embedded = config.databaseUrl === undefined;
   const server = embedded ? await startEmbedded(config.dataDir, log) : undefined;
@@ -79,7 +93,7 @@ export async function openDatabase(config: Config, log: Logger, applicationName:
     await close().catch(() => undefined);
     throw classify(err);
   }
-  return { knex, embedded, close };
+  return { knex, embedded, close, description: describeDatabase(config) };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { JOBS } from './catalog.js';
+import { JOBS, jobEnvName } from './catalog.js';
 import { ExitCode } from './errors.js';
 import type { Invocation } from './invocation.js';
 import { withDatabase } from './lifecycle.js';
@@ -17,7 +17,7 @@ export async function runJobCommand(invocation: Invocation, job: Job, options: G
   const started = Date.now();
   const dryRun = options.dryRun === true;
   if (!job.recordAs && !config.jobs[job.name].enabled) {
-    log.info(`${job.name} is turned off (JOB_..._ENABLED=false); nothing done`);
+    log.info(`${job.name} is turned off (JOB_${jobEnvName(job.name)}_ENABLED=false); nothing done`);
     await reportDisabled(invocation, job.name, dryRun);
     printSummary(
       invocation,
@@ -42,7 +42,7 @@ export async function runJobCommand(invocation: Invocation, job: Job, options: G
       if (!dryRun) await job.preflight?.(config);
       const { summary, exitCode } = await executeRun(
         job,
-        { knex: db.knex, config, log, progress: invocation.progress },
+        { knex: db.knex, database: db.description, config, log, progress: invocation.progress },
         {
           ...clock,
           dryRun,

@@ -103,6 +103,8 @@ export interface RunSummary {
 
 export interface RunDeps {
   knex: Knex;
+  /** Which database the run works on, in words (Database.description), for its start line. */
+  database?: string;
   config: Config;
   log: Logger;
   progress?: (text: string) => void;
@@ -126,7 +128,10 @@ export async function executeRun(
     .insert({ job: recorded, status: 'running', dry_run: options.dryRun, host: os.hostname() })
     .returning<{ id: string }[]>('id');
   const log = deps.log.child({ job: recorded, runId });
-  log.info({ dryRun: options.dryRun, now: options.now.toISOString(), batchSize: options.batchSize }, `${recorded} started`);
+  log.info(
+    { dryRun: options.dryRun, now: options.now.toISOString(), batchSize: options.batchSize, database: deps.database },
+    `${recorded} started`,
+  );
   const clock = runClock(options.now);
   let roundNow = options.now;
   const follower =
@@ -224,7 +229,7 @@ export async function executeRun(
     .update({ status, finished_at: knex.fn.now(), processed: summary.processed, failed: summary.failed, details })
     .catch((err) => log.error({ err }, 'could not record the end of the run in job_runs'));
 
-  for (const item of tally.failures) log.warn({ id: item.id, reason: item.reason }, `${job.name}: item ${item.id} failed`);
+  for (const item of tally.failures) log.warn({ id: item.id, reason: item.reason }, `${recorded}: item ${item.id} failed`);
   const endLine = {
     status,
     processed: summary.processed,
@@ -235,10 +240,10 @@ export async function executeRun(
     ids: tally.ids,
     reason,
   };
-  if (failure) log.error({ ...endLine, err: failure.cause ?? failure }, `${job.name} failed: ${error}`);
+  if (failure) log.error({ ...endLine, err: failure.cause ?? failure }, `${recorded} failed: ${error}`);
   else if (status === 'failed')
-    log.warn(endLine, `${job.name} finished with ${summary.failed} failed item(s)${reason ? ` (${reason})` : ''}`);
-  else log.info(endLine, `${job.name} ${status}${reason ? ` (${reason})` : ''}`);
+    log.warn(endLine, `${recorded} finished with ${summary.failed} failed item(s)${reason ? ` (${reason})` : ''}`);
+  else log.info(endLine, `${recorded} ${status}${reason ? ` (${reason})` : ''}`);
 
   const exitCode = failure ? failure.exitCode : status === 'failed' ? ExitCode.failed : ExitCode.ok;
   return { summary, exitCode };
