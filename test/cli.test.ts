@@ -87,6 +87,16 @@ describe('asking for help or the version is not an error (exit 0)', () => {
 });
 
 describe('exit 64: bad usage, with a message that names what was wrong', () => {
+  it('with --json the summary carries the same one line (the "Did you mean" hint joined on)', async () => {
+    const run = await cli(['reminder', '--json'], {});
+    expect(run.code).toBe(64);
+    expect(run.json()).toEqual({
+      status: 'failed',
+      exit_code: 64,
+      error: "unknown command 'reminder' (Did you mean reminders?)",
+    });
+  });
+
   it.each([
     [['frobnicate'], "unknown command 'frobnicate'"],
     [['reminder'], "unknown command 'reminder' (Did you mean reminders?)"],
