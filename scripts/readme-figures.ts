@@ -63,7 +63,7 @@ const day = (iso: string) => iso.slice(0, 10);
 /** The benchmark table and what each row compared. */
 function performance(bench: BenchResults): string {
   return [
-    `Measured with \`${bench.command}\` on ${bench.machine}, ${day(bench.date)}, while other work shared the machine (compare ratios within one run). ` +
+    `Measured with \`${bench.command}\` on ${bench.machine}, ${day(bench.date)}. Compare ratios within one run. ` +
       'The CLI rows include process start-up; the pg-boss and BullMQ rows send the same Web Push messages as the `notifications` ' +
       'CLI row, to the same local push service with the same sends in flight; their enqueueing is not counted (it is in their notes).',
     '',
