@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { CronExpressionParser } from 'cron-parser';
 import type { Knex } from 'knex';
 import pg from 'pg';
 import type { Logger } from './logger.js';
-import { parseCron } from './schedule.js';
+import { nextFire } from './schedule.js';
 
 /**
  * Following: a `reminders` or `notifications` run that has drained its queue waits for the next
@@ -52,10 +51,7 @@ const PROBE_TIMEOUT_MS = 1_000;
 export function followWindow(schedule: string, startedMs: number, deadlineMs: number): { windowEndMs: number; gap?: string } {
   let nextTick: number;
   try {
-    const { expression } = parseCron(schedule);
-    nextTick = CronExpressionParser.parse(expression, { currentDate: new Date(startedMs) })
-      .next()
-      .getTime();
+    nextTick = nextFire(schedule, new Date(startedMs)).getTime();
   } catch {
     return { windowEndMs: deadlineMs, gap: `the schedule "${schedule}" does not parse, so the window is the time budget alone` };
   }

@@ -89,12 +89,12 @@ export interface Schedule {
 }
 
 /**
- * Validates one cron expression as both Debian's cron (crontab(5)) and the Kubernetes CronJob
- * schedule (robfig/cron ParseStandard) accept it: a lower-case macro, or five fields (no seconds)
- * of the common grammar (checkField), that fires at least once (cron-parser computes the fires).
- * Throws a plain Error with the reason. periodSeconds: see Schedule.
+ * The fires of `expression` from `from` on, once it is validated as both Debian's cron
+ * (crontab(5)) and the Kubernetes CronJob schedule (robfig/cron ParseStandard) accept it: a
+ * lower-case macro, or five fields (no seconds) of the common grammar (checkField). In the
+ * process's zone, as cron reads a crontab (Kubernetes pins Etc/UTC). Throws a plain Error with the reason.
  */
-export function parseCron(expression: string): Schedule {
+function firesFrom(expression: string, from: Date) {
   const fields = expression.trim().split(/[ \t]+/);
   const macro = fields.length === 1 ? MACROS.get(fields[0]) : undefined;
   if (!macro) {
@@ -106,8 +106,15 @@ export function parseCron(expression: string): Schedule {
     if (fields.length !== 5) throw new Error(`expected 5 fields (minute hour day month weekday), got ${fields.length}`);
     fields.forEach((field, index) => checkField(field, FIELDS[index]));
   }
-  // In the process's zone, as cron reads a crontab (Kubernetes pins Etc/UTC); only DST shifts a gap.
-  const fires = CronExpressionParser.parse(macro ?? expression, { currentDate: REFERENCE });
+  return CronExpressionParser.parse(macro ?? expression, { currentDate: from });
+}
+
+/**
+ * Validates one cron expression (see firesFrom) that fires at least once (cron-parser computes the
+ * fires). Throws a plain Error with the reason. periodSeconds: see Schedule; only DST shifts a gap.
+ */
+export function parseCron(expression: string): Schedule {
+  const fires = firesFrom(expression, REFERENCE);
   let previous = fires.next().toDate().getTime();
   let periodMs = 0;
   for (let i = 0; i < MAX_FIRES && previous - REFERENCE.getTime() < YEAR_MS; i++) {
@@ -117,6 +124,9 @@ export function parseCron(expression: string): Schedule {
   }
   return { expression: expression.trim(), periodSeconds: periodMs / 1000 };
 }
+
+/** The first fire of `expression` strictly after `after`, validated as parseCron validates; throws a plain Error. */
+export const nextFire = (expression: string, after: Date): Date => firesFrom(expression, after).next().toDate();
 
 /**
  * The schedule of every job, validated; a malformed `JOB_<NAME>_SCHEDULE` is exit 78 naming it.
