@@ -42,6 +42,15 @@ async function recoverFromStorageFault(
   return { unfairlyCharged, finished: await ctx.finish([0], 3) };
 }
 
+/** What both storage faults share: a small scale, in the quick suite, mounts (root), jobs that write files. */
+const STORAGE_FAULT = {
+  scale: 0.1,
+  quick: true,
+  calibrated: () => false,
+  skip: mountProblem,
+  appliesTo: writesFiles,
+} satisfies Partial<Scenario>;
+
 /**
  * The disk fills up: EXPORT_DIR is a tmpfs of 48 KiB, room for the probe and a few small exports.
  * The run stops with 75 when a write hits ENOSPC (the export handed back uncharged), a rerun on
@@ -49,11 +58,7 @@ async function recoverFromStorageFault(
  */
 export const fullDiskScenario: Scenario = {
   name: 'full-disk',
-  scale: 0.1,
-  quick: true,
-  calibrated: () => false,
-  skip: mountProblem,
-  appliesTo: writesFiles,
+  ...STORAGE_FAULT,
   async run(ctx) {
     const disk = await smallDisk(48 * 1024);
     if (typeof disk === 'string') throw new Error(disk);
@@ -79,11 +84,7 @@ export const fullDiskScenario: Scenario = {
  */
 export const unwritableDirectoryScenario: Scenario = {
   name: 'unwritable-dir',
-  scale: 0.1,
-  quick: true,
-  calibrated: () => false,
-  skip: mountProblem,
-  appliesTo: writesFiles,
+  ...STORAGE_FAULT,
   async run(ctx) {
     const directory = await unwritableDirectory();
     if (typeof directory === 'string') throw new Error(directory);
